@@ -128,6 +128,20 @@ def test_square_equals_pairs(kind):
         assert a.item() == pytest.approx(b.item())
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_shared_negatives(kind):
+    "pos (N, P) sharing a row of negatives equals pos (N*P,) with that row repeated P times (local DIM layout)."
+    g = torch.Generator().manual_seed(0)
+    pos, neg = torch.randn(3, 4, generator=g, dtype=torch.float64) + 2, torch.randn(3, 5, generator=g, dtype=torch.float64)
+    la = torch.tensor([0.1, -0.2, 0.3], dtype=torch.float64)
+    for excl in (True, False):
+        a = mi_bound_pairs(pos, neg, kind, exclude_positives=excl, log_baseline=la, **opts(kind))
+        nrep = neg.repeat_interleave(4, 0)
+        if not excl: nrep = torch.cat([pos.repeat_interleave(4, 0), nrep], 1)  # all P positives of the row
+        b = mi_bound_pairs(pos.reshape(-1), nrep, kind, log_baseline=la.repeat_interleave(4), **opts(kind))
+        assert a.item() == pytest.approx(b.item())
+
+
 def test_exclude_positives_hand():
     "DIM App. A.2: with positives included, column n's negatives are all B entries of column n."
     pos = S3.diagonal()
@@ -264,7 +278,7 @@ def test_errors():
     with pytest.raises(ValueError, match="NaN/inf"): mi_bound(torch.tensor([[1., float("nan")], [0., 1.]]), "dv")
     with pytest.raises(ValueError, match="NaN/inf"): mi_bound(torch.tensor([[1., float("inf")], [0., 1.]]), "jsd")
     with pytest.raises(ValueError, match=r"\(N, K\)"): mi_bound_pairs(torch.zeros(3), torch.zeros(4, 2), "dv")
-    with pytest.raises(ValueError, match=r"\(N, K\)"): mi_bound_pairs(torch.zeros(3, 1), torch.zeros(3, 2), "dv")
+    with pytest.raises(ValueError, match=r"\(N, K\)"): mi_bound_pairs(torch.zeros(3, 1, 1), torch.zeros(3, 2), "dv")
     with pytest.raises(ValueError, match=r"\(N, K\)"): mi_bound_pairs(torch.zeros(3), torch.zeros(3, 0), "dv")
     with pytest.raises(ValueError, match="dtype"): mi_bound_pairs(torch.zeros(3), torch.zeros(3, 2).double(), "dv")
     with pytest.raises(ValueError, match="state"): mi_bound(S3, "mine")

@@ -69,10 +69,10 @@ def _jsd(pos, neg, o):
 # %% ../nbs/01_bounds.ipynb #5892666b
 @_bound("infonce", "log")
 def _infonce(pos, neg, o):
-    "InfoNCE: mean_n [T_nn - log mean(e^T over [positive n, its negatives])] <= log(K+1) (DIM Eq. 5, ReMINE Eq. 5)."
-    cand = torch.cat([pos[:, None], neg], 1)  # (N, K+1): the positive first
-    Ln = logmeanexp(cand, 1)  # (N,) per-positive log partition
-    b = (torch.log_softmax(cand, 1)[:, 0] + math.log(cand.shape[1])).mean()  # = mean(pos - Ln), no cancellation
+    "InfoNCE: mean [T_pos - log mean(e^T over the positive and its K negatives)] <= log(K+1) (DIM Eq. 5, ReMINE Eq. 5)."
+    lse, logK1 = torch.logsumexp(neg, 1, keepdim=True), math.log(neg.shape[1] + 1)  # (N, 1)
+    b = (logK1 - F.softplus(lse - pos)).mean()  # pos - log((e^pos + sum e^neg) / (K+1)), without cancellation
+    Ln = torch.logaddexp(pos, lse) - logK1  # (N, P) per-positive log partition
     return dict(bound=b, train=b, joint=pos.mean(), log_partition=Ln.mean())
 
 # %% ../nbs/01_bounds.ipynb #1c09845a
@@ -150,9 +150,10 @@ def _check_pairs(pos, neg):
     for name, t in (("pos", pos), ("neg", neg)):
         if not isinstance(t, Tensor): raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
         if not t.is_floating_point(): raise TypeError(f"{name} must be floating point, got {t.dtype}")
-    if pos.ndim != 1 or neg.ndim != 2 or neg.shape[0] != pos.shape[0] or pos.shape[0] < 1 or neg.shape[1] < 1:
-        raise ValueError(f"need pos of shape (N,) and neg of shape (N, K) with N, K >= 1 (row n = negatives of "
-                         f"positive n); got pos {tuple(pos.shape)}, neg {tuple(neg.shape)}")
+    if (pos.ndim not in (1, 2) or neg.ndim != 2 or neg.shape[0] != pos.shape[0] or pos.numel() < 1
+            or neg.shape[1] < 1):
+        raise ValueError(f"need pos of shape (N,) or (N, P) and neg of shape (N, K) with N, P, K >= 1 (row n of neg: "
+                         f"the negatives of the positives in row n); got pos {tuple(pos.shape)}, neg {tuple(neg.shape)}")
     if pos.dtype != neg.dtype or pos.device != neg.device:
         raise ValueError(f"pos and neg must share dtype and device; got {pos.dtype}/{pos.device} and "
                          f"{neg.dtype}/{neg.device}")
@@ -167,11 +168,11 @@ def _check_kind(kind):
     if kind not in _BOUNDS: raise ValueError(f"unknown kind {kind!r}; choose one of {tuple(_BOUNDS)}")
 
 # %% ../nbs/01_bounds.ipynb #c4b33de2
-def mi_bound_pairs(pos: Tensor, # (N,) critic scores of joint (positive) pairs
-                   neg: Tensor, # (N, K) row n: scores of the K negatives contrasted with positive n
+def mi_bound_pairs(pos: Tensor, # (N,) or (N, P) critic scores of joint (positive) pairs
+                   neg: Tensor, # (N, K) row n: the K negatives contrasted with each positive of row n
                    kind: str, # one of `KINDS`
                    *,
-                   exclude_positives: bool = True, # False: also count positive n among its own negatives (DIM App. A.2)
+                   exclude_positives: bool = True, # False: row n's positives also count as its negatives (DIM App. A.2)
                    remine_lambda: float = 0.0, # ReMINE regulariser weight lambda (Eq. 14-15); 0 = off
                    remine_target: float | None = None, # C*; None: 0 (log-partition kinds) or 1 (nwj, tuba)
                    remine_distance: str | None = None, # 'euclidean' | 'log_euclidean'; None: ReMINE Table 1
@@ -181,9 +182,17 @@ def mi_bound_pairs(pos: Tensor, # (N,) critic scores of joint (positive) pairs
                    ma_rate: float = 0.01, # mine: moving-average rate alpha
                    log: bool = False, # also return a dict of diagnostics
                   ) -> Tensor | tuple[Tensor, dict]:
-    "Scalar MI lower bound `kind` from positive and negative scores; value = bound, gradient = training objective."
+    """Scalar MI lower bound `kind` (nats; `jsd`: the JSD score) from positive and negative critic scores.
+
+    Value: the kind's reported, unregularised bound. Gradient: that of the training objective
+    `train - remine_lambda * d(statistic, remine_target)`, where `train` is the bound itself for dv, jsd, infonce,
+    nwj, tuba and smile, the JSD objective (DIM Eq. 4) for js, and for mine DV with the partition gradient divided by
+    the moving average kept in `state` (Belghazi et al. 2018). Computed as `bound.detach() + objective -
+    objective.detach()`. `log=True` adds a dict: joint, log_partition, objective, regulariser, distance, target
+    (+ log_ma for mine). NaN/inf scores raise ValueError."""
     _check_kind(kind); _check_pairs(pos, neg); _check_finite(pos); _check_finite(neg)
-    if not exclude_positives: neg = torch.cat([pos[:, None], neg], 1)
+    if pos.ndim == 1: pos = pos[:, None]  # (N, 1)
+    if not exclude_positives: neg = torch.cat([pos, neg], 1)
     return _evaluate(pos, neg, kind, remine_lambda=remine_lambda, remine_target=remine_target,
                      remine_distance=remine_distance, log=log, tau=tau, log_baseline=log_baseline,
                      state=state, ma_rate=ma_rate)
@@ -195,7 +204,8 @@ def mi_bound(scores: Tensor, # (B, B) scores[i, j] = T(x_i, y_j); diagonal = joi
              exclude_positives: bool = True, # False: negatives are all B entries of a column (DIM App. A.2)
              **options, # remine_lambda, remine_target, remine_distance, tau, log_baseline, state, ma_rate, log
             ) -> Tensor | tuple[Tensor, dict]:
-    "Scalar MI lower bound `kind` from a (B, B) critic matrix; see `mi_bound_pairs` for the options."
+    """Scalar MI lower bound `kind` from a (B, B) critic matrix: positives on the diagonal, the negatives of positive
+    n in column n (y_n fixed, x varied). Value = bound, gradient = training objective: see `mi_bound_pairs`."""
     if not isinstance(scores, Tensor): raise TypeError(f"scores must be a torch.Tensor, got {type(scores).__name__}")
     if scores.ndim != 2 or scores.shape[0] != scores.shape[1] or scores.shape[0] < 2:
         raise ValueError(f"scores must be a square (B, B) matrix with B >= 2 (each column: one positive on the "
