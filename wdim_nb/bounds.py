@@ -104,7 +104,8 @@ def _smile(pos, neg, o):
     if tau is not None and not tau > 0: raise ValueError(f"tau must be positive or None, got {tau}")
     joint = pos.mean()
     L = logmeanexp(neg if tau is None else neg.clamp(-tau, tau))
-    return dict(bound=joint - L, train=joint - L, joint=joint, log_partition=L)
+    # ReMINE regularises the unclipped log-partition, so clipped scores still get its gradient (ReMINE Sec. 4)
+    return dict(bound=joint - L, train=joint - L, joint=joint, log_partition=L, statistic=logmeanexp(neg))
 
 # %% ../nbs/01_bounds.ipynb #1a883750
 @_bound("js", "log")
@@ -137,7 +138,8 @@ def _evaluate(pos, neg, kind, *, remine_lambda, remine_target, remine_distance, 
     target = float((0.0 if family == "log" else 1.0) if remine_target is None else remine_target)
     if not remine_lambda >= 0: raise ValueError(f"remine_lambda must be >= 0, got {remine_lambda}")
     out = fn(pos, neg, opts)
-    reg = _regulariser(out["log_partition"], family, distance, target) if remine_lambda else out["bound"].new_zeros(())
+    stat = out.pop("statistic", out["log_partition"])  # what the regulariser acts on (smile: unclipped)
+    reg = _regulariser(stat, family, distance, target) if remine_lambda else out["bound"].new_zeros(())
     objective = out["train"] - remine_lambda * reg
     value = out["bound"].detach() + (objective - objective.detach())  # value: bound; gradient: d objective
     if not log: return value
