@@ -160,9 +160,9 @@ def _check_pairs(pos, neg):
         raise ValueError(f"pos and neg must share dtype and device; got {pos.dtype}/{pos.device} and "
                          f"{neg.dtype}/{neg.device}")
 
-def _check_finite(t):
-    if not torch.isfinite(t).all():
-        n = int((~torch.isfinite(t)).sum())
+def _check_finite(*ts):
+    if not bool(torch.stack([torch.isfinite(t).all() for t in ts]).all()):  # one host sync
+        n = sum(int((~torch.isfinite(t)).sum()) for t in ts)
         raise ValueError(f"critic scores contain {n} NaN/inf entries: the critic has diverged (lower the learning "
                          f"rate, or regularise with remine_lambda > 0); bounds need finite scores")
 
@@ -192,7 +192,7 @@ def mi_bound_pairs(pos: Tensor, # (N,) or (N, P) critic scores of joint (positiv
     the moving average kept in `state` (Belghazi et al. 2018). Computed as `bound.detach() + objective -
     objective.detach()`. `log=True` adds a dict: joint, log_partition, objective, regulariser, distance, target
     (+ log_ma for mine). NaN/inf scores raise ValueError."""
-    _check_kind(kind); _check_pairs(pos, neg); _check_finite(pos); _check_finite(neg)
+    _check_kind(kind); _check_pairs(pos, neg); _check_finite(pos, neg)
     if pos.ndim == 1: pos = pos[:, None]  # (N, 1)
     if not exclude_positives: neg = torch.cat([pos, neg], 1)
     return _evaluate(pos, neg, kind, remine_lambda=remine_lambda, remine_target=remine_target,
@@ -213,9 +213,11 @@ def mi_bound(scores: Tensor, # (B, B) scores[i, j] = T(x_i, y_j); diagonal = joi
         raise ValueError(f"scores must be a square (B, B) matrix with B >= 2 (each column: one positive on the "
                          f"diagonal, B-1 negatives); got shape {tuple(scores.shape)}. For unequal numbers of "
                          f"positives and negatives use mi_bound_pairs(pos, neg, kind)")
-    _check_kind(kind); _check_finite(scores)
+    if not scores.is_floating_point(): raise TypeError(f"scores must be floating point, got {scores.dtype}")
+    _check_kind(kind)  # finiteness is checked once, on the split, by mi_bound_pairs
     B, St = scores.shape[0], scores.T  # row n of St = column n of scores: y_n fixed, x varies (DIM Eq. 5)
-    neg = St if not exclude_positives else St.masked_select(~torch.eye(B, dtype=torch.bool, device=scores.device)).view(B, B - 1)
+    off = ~torch.eye(B, dtype=torch.bool, device=scores.device)
+    neg = St.masked_select(off).view(B, B - 1) if exclude_positives else St  # (B, B-1) or (B, B)
     return mi_bound_pairs(scores.diagonal(), neg, kind, exclude_positives=True, **options)
 
 # %% ../nbs/01_bounds.ipynb #84f7cc9b
