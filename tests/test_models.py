@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from wdim_nb.models import (ARCHS, ConcatConvCritic, CoordinatePredictor, EncodeDotCritic, Encoder, GlobalCritic,
                             PriorDiscriminator, critics, encoder, flops_per_image, global_critic, local_critic,
-                            local_pairs, occlude, squash)
+                            local_pairs, occlude, receptive_field, squash)
 
 @pytest.fixture(autouse=True)
 def one_thread():
@@ -140,7 +140,7 @@ def test_local_pairs_against_loops():
             n = i * L + m
             assert pos[n] == S[i, i, m]
             want = torch.stack([S[j, i, mm] for j in range(B) if j != i for mm in range(L)])
-            assert torch.equal(neg[n], want)     # every location of every other image, code y_i fixed
+            assert torch.equal(neg[n].sort().values, want.sort().values)   # every location of every other image
     pos, neg = local_pairs(S, B - 1)
     for i in range(B):
         for m in range(L):
@@ -192,6 +192,8 @@ def test_builders_and_taps():
     assert [m.out_features for m in net["prior"].net if isinstance(m, torch.nn.Linear)] == [1000, 200, 1]
     assert isinstance(global_critic("wdim", (128, 26, 26)), GlobalCritic)
     assert isinstance(local_critic("dim", 128, kind="concat"), ConcatConvCritic)
+    with torch.device("meta"): small = critics(enc, local_hidden=32)
+    assert small["local"].l_norm.normalized_shape == (32,)
 
 
 def test_squash_maps_into_prior_support():
@@ -239,31 +241,60 @@ def test_coordinate_loss_is_cross_entropy_of_its_logits():
     assert torch.allclose(cp.loss(c, y), want, atol=1e-5)
 
 
+def _windows(mask, block, step=1, offset=0):
+    "Fraction visible in every block x block window whose corner is offset + step * i (inside the image)."
+    start = next(o for o in range(offset, mask.shape[-1], step) if o >= 0)
+    return F.avg_pool2d(mask[:, None, start:, start:].float(), block, stride=step)[:, 0].flatten(1)
+
+
 def test_occlude_masks_what_it_says():
     x = torch.randn(64, 3, 32, 32)
     xo, mask = occlude(x, generator=torch.Generator().manual_seed(1), return_mask=True, value=-1.0)
     assert mask.shape == (64, 32, 32) and mask.dtype == torch.bool
     m = mask[:, None].expand_as(x)
     assert (xo[~m] == -1.0).all() and torch.equal(xo[m], x[m])
-    grid = F.pad(mask.float(), (0, 8, 0, 8), value=-1.0).reshape(64, 4, 10, 4, 10).transpose(2, 3).reshape(64, 16, 100)
-    real = grid >= 0                              # pixels inside the image (the padding is -1)
-    inf = torch.tensor(float("inf"))
-    assert torch.equal(grid.where(real, inf).amin(-1), grid.where(real, -inf).amax(-1))   # cells are all-or-nothing
-    full = grid[:, [0, 1, 2, 4, 5, 6, 8, 9, 10]]   # the nine full 10x10 cells
-    assert (full.amin(-1) == 1).any(1).all() and (full.amax(-1) == 0).any(1).all()
-    frac = mask.float().mean()
-    assert 0.3 < frac < 0.7                       # p = 0.5
-    again = occlude(x, generator=torch.Generator().manual_seed(1), value=-1.0)
-    assert torch.equal(again, xo)
+    w = _windows(mask, 10)
+    assert ((w == 1).any(1) & (w == 0).any(1)).all()   # a fully visible and a fully hidden 10x10 block, every image
+    assert 0.3 < mask.float().mean() < 0.7              # p = 0.5
+    assert torch.equal(occlude(x, generator=torch.Generator().manual_seed(1), value=-1.0), xo)   # reproducible
+    assert not torch.equal(occlude(x, generator=torch.Generator().manual_seed(2), value=-1.0), xo)
 
 
-@pytest.mark.parametrize("p,hidden_cells", [(0.0, 1), (1.0, 3)])
-def test_occlude_extremes_keep_the_constraint(p, hidden_cells):
-    x = torch.ones(5, 1, 20, 20)
-    _, mask = occlude(x, p=p, return_mask=True, generator=torch.Generator().manual_seed(0))
-    cells = mask.reshape(5, 2, 10, 2, 10).transpose(2, 3).reshape(5, 4, 100)
-    hidden = (~cells).all(-1).sum(1)
-    assert (hidden == hidden_cells).all()   # p=0: exactly the forced cell; p=1: all but the forced one
+def test_occlude_aligned_to_receptive_fields_guarantees_dim_property():
+    enc = encoder("dim", (3, 32, 32))
+    rf = receptive_field(enc)
+    x = torch.randn(200, 3, 32, 32)
+    _, mask = occlude(x, block=rf["size"], step=rf["step"], offset=rf["offset"], return_mask=True,
+                      generator=torch.Generator().manual_seed(0))
+    w = _windows(mask, rf["size"], rf["step"], rf["offset"])   # the receptive fields of local features inside the image
+    assert ((w == 1).any(1) & (w == 0).any(1)).all()   # a local feature fully observed and one fully unobserved
+    _, plain = occlude(x, return_mask=True, generator=torch.Generator().manual_seed(0))
+    wp = _windows(plain, rf["size"], rf["step"], rf["offset"])
+    assert not ((wp == 1).any(1) & (wp == 0).any(1)).all()   # grid-free squares alone do not guarantee it
+
+
+@pytest.mark.parametrize("p,hidden", [(0.0, 100), (1.0, 400 - 100)])
+def test_occlude_extremes(p, hidden):
+    _, mask = occlude(torch.ones(5, 1, 20, 20), p=p, return_mask=True, generator=torch.Generator().manual_seed(0))
+    assert ((~mask).flatten(1).sum(1) == hidden).all()   # p=0: only the forced square; p=1: all but the visible one
+
+
+@pytest.mark.parametrize("arch,shape", [("dim", (1, 32, 32)), ("dim", (1, 28, 28)), ("dim", (1, 16, 16)),
+                                        ("wdim", (1, 20, 20))])
+def test_receptive_field_matches_gradient_support(arch, shape):
+    "Ground truth: the input pixels a local feature depends on are where its gradient is non-zero."
+    enc = encoder(arch, shape).double().eval()
+    with torch.no_grad():   # positive weights and inputs: every ReLU passes, so no path is cut
+        for mod in enc.local:
+            if isinstance(mod, torch.nn.Conv2d): mod.weight.uniform_(0.5, 1.0)
+    rf = receptive_field(enc)
+    S = shape[-1]
+    for i in (0, 2):
+        x = torch.rand(1, *shape, dtype=torch.float64).add_(0.1).requires_grad_()
+        enc(x)["conv"][0, :, i, i].sum().backward()
+        rows = x.grad[0, 0].abs().sum(1).nonzero().flatten()
+        lo, hi = rf["offset"] + rf["step"] * i, rf["offset"] + rf["step"] * i + rf["size"]
+        assert rows.min() == max(lo, 0) and rows.max() == min(hi, S) - 1, (rows, lo, hi)
 
 
 def test_clear_errors():
@@ -281,6 +312,8 @@ def test_clear_errors():
     with pytest.raises(ValueError, match="too small"): GlobalCritic((8, 3, 3), 4, convs=(4, 4))
     with pytest.raises(ValueError, match="square"): CoordinatePredictor((4, 3, 5), 2)
     with pytest.raises(ValueError, match="lower `block`"): occlude(torch.zeros(1, 1, 15, 15))
+    with pytest.raises(ValueError, match="lower `block`"): occlude(torch.zeros(1, 1, 28, 28), block=13, step=4, offset=-6)
+    with pytest.raises(ValueError, match="conv"): receptive_field(encoder("dim", (1, 8, 8)), "y")
     with pytest.raises(TypeError, match="Encoder"): critics(torch.nn.Linear(2, 2))
     with pytest.raises(ValueError, match="valid choices"): local_critic("dim", 8, kind="bilinear")
     with pytest.raises(ValueError, match="valid choices"): global_critic("vit", (8, 4, 4))
