@@ -88,7 +88,7 @@ def _tuba(pos, neg, o):
     la = o["log_baseline"]
     la = torch.zeros((), dtype=pos.dtype, device=pos.device) if la is None else torch.as_tensor(la).to(pos)
     if la.ndim > 1 or (la.ndim == 1 and la.shape[0] != pos.shape[0]):
-        raise ValueError(f"log_baseline must be a scalar or have shape ({pos.shape[0]},) (one per positive), "
+        raise ValueError(f"log_baseline must be a scalar or have shape ({pos.shape[0]},) (one per row of neg), "
                          f"got {tuple(la.shape)}")
     if not torch.isfinite(la).all(): raise ValueError("log_baseline contains NaN or inf")
     joint = pos.mean()
