@@ -216,8 +216,9 @@ def mi_bound(scores: Tensor, # (B, B) scores[i, j] = T(x_i, y_j); diagonal = joi
     if not scores.is_floating_point(): raise TypeError(f"scores must be floating point, got {scores.dtype}")
     _check_kind(kind)  # finiteness is checked once, on the split, by mi_bound_pairs
     B, St = scores.shape[0], scores.T  # row n of St = column n of scores: y_n fixed, x varies (DIM Eq. 5)
-    off = ~torch.eye(B, dtype=torch.bool, device=scores.device)
-    neg = St.masked_select(off).view(B, B - 1) if exclude_positives else St  # (B, B-1) or (B, B)
+    # off-diagonal entries row by row, without masked_select's host sync: drop every (B+1)-th entry of the flat matrix
+    off = lambda A: A.reshape(-1)[1:].view(B - 1, B + 1)[:, :-1].reshape(B, B - 1)
+    neg = off(St) if exclude_positives else St  # (B, B-1) or (B, B)
     return mi_bound_pairs(scores.diagonal(), neg, kind, exclude_positives=True, **options)
 
 # %% ../nbs/01_bounds.ipynb #84f7cc9b
