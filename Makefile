@@ -7,7 +7,7 @@ FMNIST := /usr/share/datasets/fashion-mnist
 METHOD ?= wdim
 ARGS   ?=
 
-.PHONY: setup data run test export readme clean bench
+.PHONY: setup data run demo test export readme clean bench
 
 setup: $(VENV)/.installed data
 
@@ -28,6 +28,11 @@ data:
 run: setup
 	@mkdir -p runs
 	$(BIN)/papermill nbs/train.ipynb runs/train_$(METHOD).ipynb -k python3 -p method $(METHOD) $(ARGS)
+
+# The bounds on real data, no training: image + augmented view vs a shuffled baseline.
+demo: setup
+	@mkdir -p runs
+	$(BIN)/papermill nbs/demo.ipynb runs/demo.ipynb -k python3 --log-output
 
 test: setup
 	$(BIN)/nbdev_export
