@@ -36,7 +36,7 @@ demo: setup
 
 test: setup
 	$(BIN)/nbdev_export
-	$(BIN)/nbdev_test --n_workers 2 --timing --file_re '^([0-9]|index)'
+	OMP_NUM_THREADS=1 $(BIN)/nbdev_test --n_workers 2 --timing --file_re '^([0-9]|index)'
 	$(BIN)/pytest -q tests
 
 export:
