@@ -86,7 +86,7 @@ def _weights(w, name, shape, like):
     return w.to(like.dtype).expand(shape)
 
 # %% ../nbs/02_sinkhorn.ipynb #8b7923b7
-def _solve(C, loga, logb, eps, *, max_iter, tol, scaling, check_every, f=None):
+def _solve(C, loga, logb, eps, *, max_iter, tol, scaling, check_every, f=None, sym=False):
     "Log-domain Sinkhorn on C (..., n, m) with eps annealed from max(C) to `eps` (...,); returns f, g and diagnostics."
     diam = C.detach().amax((-2, -1))  # (...,) start of the eps schedule: the cloud's diameter in cost units
     ratio = (diam / eps).max().item()
@@ -97,22 +97,92 @@ def _solve(C, loga, logb, eps, *, max_iter, tol, scaling, check_every, f=None):
     def f_upd(g, e): return -e[..., 0] * torch.logsumexp(lb + (g[..., None, :] - C) / e, -1)  # (..., n)
     for k in range(n_stages):  # eps-scaling: one sweep per eps, each a warm start for the next
         e = torch.maximum(eps, diam * scaling ** k)[..., None, None]
-        f = f_upd(g_upd(f, e), e)
+        f = (f + g_upd(f, e)) / 2 if sym else f_upd(g_upd(f, e), e)
     e, a, hist, err, it = eps[..., None, None], loga.exp(), [], float("inf"), 0
     while it < max_iter:
-        g = g_upd(f, e)
-        f_new = f_upd(g, e)
+        g = g_upd(f, e)  # sym (C symmetric, a = b): g = f at the fixed point; averaging avoids the oscillation
+        f_new = (f + g) / 2 if sym else f_upd(g, e)
         it += 1
         if it % check_every == 0 or it == max_iter:  # row marginal of the plan before this f-update
             err = (a * torch.expm1((f_new - f) / e[..., 0]).abs()).sum(-1).max().item()
             hist.append(err)
         f = f_new
         if err <= tol: break
+    if sym: g = f
     return f, g, dict(n_iter=it, n_stages=n_stages, err=err, err_history=hist)
 
 def _plan(C, loga, logb, f, g, eps):
     "P_ij = a_i b_j exp((f_i + g_j - C_ij) / eps), (..., n, m)."
     return (loga[..., :, None] + logb[..., None, :] + (f[..., :, None] + g[..., None, :] - C) / eps[..., None, None]).exp()
+
+def _solve_sym(C, loga, eps, *, max_iter, tol, scaling, check_every):
+    "Symmetric problem OT_eps(a, a) on a symmetric C (debiasing terms): u <- sqrt(u / K(a u)), kernel form with absorption."
+    diam = C.amax((-2, -1))
+    ratio = (diam / eps).max().item()
+    n_stages = max(0, math.ceil(math.log(ratio) / -math.log(scaling))) if ratio > 1 else 0
+    a, f, big = loga.exp(), torch.zeros_like(loga), 0.25 * math.log(torch.finfo(C.dtype).max)
+    def kern(f, e): return ((f[..., :, None] + f[..., None, :] - C) / e).exp_()
+    def mv(K, w): return (K @ w[..., None])[..., 0]
+    for k in range(n_stages + 1):
+        e = (torch.maximum(eps, diam * scaling ** k) if k < n_stages else eps)[..., None]
+        K, u = kern(f, e[..., None]), torch.ones_like(a)
+        it, err, hist = 0, float("inf"), []
+        while it < (1 if k < n_stages else max_iter):
+            u_new = 1 / mv(K, a * u)
+            it += 1
+            if k == n_stages and (it % check_every == 0 or it == max_iter):
+                err = (a * (u / u_new - 1).abs()).sum(-1).max().item(); hist.append(err)
+                if not math.isfinite(err): return None
+                if err <= tol: break
+                if u.log().abs().max().item() > big:
+                    f, K, u = f + e * u.log(), kern(f + e * u.log(), e[..., None]), torch.ones_like(a)
+                    continue
+            u = (u * u_new).sqrt()
+        f = f + e * u.log()
+    P = ((loga[..., :, None] + loga[..., None, :]) + (f[..., :, None] + f[..., None, :] - C) / eps[..., None, None]).exp()
+    if not (torch.isfinite(P).all() and torch.isfinite(f).all()): return None
+    return f, f, P, dict(n_iter=it, n_stages=n_stages, err=err, err_history=hist)
+
+def _solve_scaling(C, loga, logb, eps, *, max_iter, tol, scaling, check_every, omega):
+    "Stabilised scaling-form Sinkhorn (matrix-vector products, potentials absorbed into the kernel), over-relaxed; same fixed point as `_solve`."
+    diam = C.amax((-2, -1))
+    ratio = (diam / eps).max().item()
+    n_stages = max(0, math.ceil(math.log(ratio) / -math.log(scaling))) if ratio > 1 else 0
+    a, b = loga.exp(), logb.exp()
+    f, g = torch.zeros_like(a), torch.zeros_like(b)
+    big = 0.25 * math.log(torch.finfo(C.dtype).max)  # absorb u, v into f, g beyond exp(+-big)
+    def kern(f, g, e): return ((f[..., :, None] + g[..., None, :] - C) / e).exp_()  # (..., n, m), entries <= ~1/b_j
+    def mv(K, w): return (K @ w[..., None])[..., 0]  # K w
+    def mvt(K, w): return (w[..., None, :] @ K)[..., 0, :]  # K^T w
+    for k in range(n_stages):  # one Sinkhorn sweep per eps, exactly the log-domain sweep of `_solve`
+        e = torch.maximum(eps, diam * scaling ** k)[..., None, None]
+        K = kern(f, g, e)
+        u = 1 / mv(K, b)
+        f, g = f + e[..., 0] * u.log(), g + e[..., 0] * (1 / mvt(K, a * u)).log()
+    e, e1 = eps[..., None, None], eps[..., None]
+    K, u, v = kern(f, g, e), torch.ones_like(a), torch.ones_like(b)
+    it, err, hist, n_absorb = 0, float("inf"), [], 0
+    while it < max_iter:
+        u_new = 1 / mv(K, b * v)
+        it += 1
+        if it % check_every == 0 or it == max_iter:
+            prev, err = err, (a * (u / u_new - 1).abs()).sum(-1).max().item()  # L1 row-marginal error of the current plan
+            hist.append(err)
+            if not math.isfinite(err): return None  # caller falls back to the log domain
+            if err <= tol: break
+            if err > prev: omega = 1 + (omega - 1) / 2  # safeguard: relax less when the error grows
+            if max(u.log().abs().max().item(), v.log().abs().max().item()) > big:  # absorb and rebuild the kernel
+                f, g, n_absorb = f + e1 * u.log(), g + e1 * v.log(), n_absorb + 1
+                K, u, v = kern(f, g, e), torch.ones_like(a), torch.ones_like(b)
+                continue
+        u = u_new if omega == 1 else u ** (1 - omega) * u_new ** omega  # over-relaxation (Thibault et al. 2017)
+        v_new = 1 / mvt(K, a * u)
+        v = v_new if omega == 1 else v ** (1 - omega) * v_new ** omega
+    v = 1 / mvt(K, a * u); u = 1 / mv(K, b * v)  # a plain final sweep: the row marginal is then exact
+    P = (a * u)[..., :, None] * K * (b * v)[..., None, :]
+    f, g = f + e1 * u.log(), g + e1 * v.log()
+    if not (torch.isfinite(P).all() and torch.isfinite(f).all() and torch.isfinite(g).all()): return None
+    return f, g, P, dict(n_iter=it, n_stages=n_stages, err=err, err_history=hist, n_absorb=n_absorb)
 
 class _Envelope(torch.autograd.Function):
     "Returns `value`; backward gives dC = P, da = f - mean f, db = g - mean g (envelope theorem at convergence)."
@@ -129,20 +199,24 @@ class _Envelope(torch.autograd.Function):
 # %% ../nbs/02_sinkhorn.ipynb #a9dd6f4a
 GRADS = ("envelope", "unrolled")  # valid `grad=` choices
 
-def _ot(x, y, a, b, eps, cost, grad, opts):
-    "One entropic OT problem; returns (<P, C>, OT_eps dual value, log dict), both differentiable per `grad`."
-    C = cost_matrix(x, y, cost)  # (..., n, m)
+def _ot(C, a, b, eps, grad, opts, sym=False):
+    "One entropic OT problem on cost C; returns (<P, C>, OT_eps dual value, log dict), differentiable per `grad`."
     loga, logb = a.detach().log(), b.detach().log()
+    omega = opts.pop("omega")
+    dual = lambda f, g, P: (f * a).sum(-1) + (g * b).sum(-1) - eps * (P.sum((-2, -1)) - 1)  # = OT_eps at convergence
     if grad == "unrolled":
-        f, g, info = _solve(C, loga, logb, eps, **opts)
+        f, g, info = _solve(C, loga, logb, eps, sym=sym, **opts)
         P = _plan(C, loga, logb, f, g, eps)
-        return (P * C).sum((-2, -1)), (f * a).sum(-1) + (g * b).sum(-1), dict(f=f, g=g, plan=P, **info)
+        return (P * C).sum((-2, -1)), dual(f, g, P), dict(f=f, g=g, plan=P, **info)
     with torch.no_grad():
         Cd = C.detach()
-        f, g, info = _solve(Cd, loga, logb, eps, **opts)
-        P = _plan(Cd, loga, logb, f, g, eps)
-        lin, dual = (P * Cd).sum((-2, -1)), (f * a).sum(-1) + (g * b).sum(-1)
-    return (_Envelope.apply(C, a, b, lin, P, f, g), _Envelope.apply(C, a, b, dual, P, f, g),
+        res = _solve_sym(Cd, loga, eps, **opts) if sym else _solve_scaling(Cd, loga, logb, eps, omega=omega, **opts)
+        if res is None:  # overflow in the scaling form (extreme eps): the log domain always works
+            f, g, info = _solve(Cd, loga, logb, eps, sym=sym, **opts)
+            P, info["fallback"] = _plan(Cd, loga, logb, f, g, eps), "log-domain"
+        else: f, g, P, info = res
+        lin, reg = (P * Cd).sum((-2, -1)), dual(f, g, P)
+    return (_Envelope.apply(C, a, b, lin, P, f, g), _Envelope.apply(C, a, b, reg, P, f, g),
             dict(f=f, g=g, plan=P, **info))
 
 def sinkhorn(
@@ -157,6 +231,7 @@ def sinkhorn(
     tol: float = 1e-3,  # stop when the L1 marginal error sum_i |(P 1)_i - a_i| <= tol
     scaling: float = 0.5,  # eps-scaling factor per stage, in (0, 1)
     check_every: int = 10,  # check the marginal error every this many iterations (one host sync each)
+    omega: float = 1.8,  # over-relaxation of the scaling updates in [1, 2) (1 = plain Sinkhorn); same fixed point
     debias: bool = False,  # True: Sinkhorn divergence OT_eps(x,y) - OT_eps(x,x)/2 - OT_eps(y,y)/2
     grad: str = "envelope",  # "envelope" (gradient at convergence) or "unrolled" (autograd through iterations)
     warn: bool = True,  # warn when the marginal error is still above tol after max_iter
@@ -168,23 +243,26 @@ def sinkhorn(
     if grad not in GRADS: raise ValueError(f"grad={grad!r} is not supported; choose one of {GRADS}")
     if not 0 < scaling < 1: raise ValueError(f"scaling must lie in (0, 1), got {scaling}")
     if max_iter < 1 or check_every < 1: raise ValueError("max_iter and check_every must be >= 1")
+    if not 1 <= omega < 2: raise ValueError(f"omega must lie in [1, 2), got {omega}")
     bs = torch.broadcast_shapes(x.shape[:-2], y.shape[:-2])
     x, y = x.expand(bs + x.shape[-2:]), y.expand(bs + y.shape[-2:])
     n, m = x.shape[-2], y.shape[-2]
     a, b = _weights(a, "a", bs + (n,), x), _weights(b, "b", bs + (m,), x)
-    if eps is None:
-        with torch.no_grad(): eps = EPS_REL * cost_matrix(x, y, cost).flatten(-2).median(-1).values
+    C = cost_matrix(x, y, cost)  # (..., n, m)
+    if eps is None:  # median of (at most ~65k) cost entries, per batch element
+        Cf = C.detach().flatten(-2)
+        eps = EPS_REL * Cf[..., :: max(1, Cf.shape[-1] // 65536)].median(-1).values
     eps = torch.as_tensor(eps, dtype=x.dtype, device=x.device).detach()
     if not bool((eps > 0).all()) or not bool(torch.isfinite(eps).all()):
         raise ValueError(f"eps must be finite and > 0 (got {eps.flatten()[:4].tolist()}); for identical clouds pass an explicit eps")
     eps = eps.expand(bs)
-    opts = dict(max_iter=max_iter, tol=tol, scaling=scaling, check_every=check_every)
-    lin, dual, info = _ot(x, y, a, b, eps, cost, grad, opts)
+    opts = dict(max_iter=max_iter, tol=tol, scaling=scaling, check_every=check_every, omega=omega)
+    lin, dual, info = _ot(C, a, b, eps, grad, dict(opts))
     info.update(eps=eps, value_linear=lin, value_reg=dual)
     errs = [info["err"]]
     if debias:
-        _, dxx, ixx = _ot(x, x, a, a, eps, cost, grad, opts)
-        _, dyy, iyy = _ot(y, y, b, b, eps, cost, grad, opts)
+        _, dxx, ixx = _ot(cost_matrix(x, x, cost), a, a, eps, grad, dict(opts), sym=True)
+        _, dyy, iyy = _ot(cost_matrix(y, y, cost), b, b, eps, grad, dict(opts), sym=True)
         errs += [ixx["err"], iyy["err"]]
         value = dual - (dxx + dyy) / 2
         info.update(value_xx=dxx, value_yy=dyy, n_iter_xx=ixx["n_iter"], n_iter_yy=iyy["n_iter"])
