@@ -1,0 +1,149 @@
+"Tests of wdim_nb.evaluate against known answers: probes, Hungarian clustering accuracy, NDM, MINE, evaluate()."
+import json
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+
+from wdim_nb.bounds import correlated_gaussians, gaussian_mi
+from wdim_nb.data import get_dataset
+from wdim_nb.evaluate import (cluster_accuracy, evaluate, extract_features, kmeans_accuracy, linear_probe,
+                              mine_estimate, mlp_probe, ndm, shuffle_dims, standardize)
+
+torch.set_num_threads(1)  # small tensors; avoids oversubscribing a shared CPU
+
+
+class Tiny(nn.Module):
+    def __init__(self, y_dim=6):
+        super().__init__()
+        self.c = nn.Conv2d(1, 3, 3, stride=2, padding=1); self.f = nn.Linear(3 * 5 * 5, 12); self.y = nn.Linear(12, y_dim)
+    def forward(self, x):
+        conv = torch.relu(self.c(x)); fc = torch.relu(self.f(conv.flatten(1)))
+        return {"conv": conv, "fc": fc, "y": self.y(fc)}
+
+
+def _separable(n=500, k=4, d=16, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, k, (n,), generator=g)
+    return torch.randn(n, d, generator=g) * 0.3 + nn.functional.one_hot(y, d).float() * 3, y
+
+
+def test_cluster_accuracy_permutations_and_partial():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 5, 200)
+    perm = rng.permutation(5)
+    assert cluster_accuracy(labels, perm[labels]) == 1.0
+    assert cluster_accuracy(labels, perm[labels] + 100) == 1.0  # arbitrary cluster ids
+    # brute force over all maps on a small case
+    import itertools
+    lab, asg = np.array([0, 0, 1, 1, 1, 2, 2, 0]), np.array([1, 1, 1, 0, 0, 2, 0, 2])
+    best = max(sum(p[a] == l for a, l in zip(asg, lab)) for p in itertools.permutations(range(3))) / len(lab)
+    assert cluster_accuracy(lab, asg) == pytest.approx(best)
+    # more clusters than classes: one-to-one leaves clusters unmatched, many-to-one does not
+    assert cluster_accuracy(lab, np.arange(8)) == pytest.approx(3 / 8)
+    assert cluster_accuracy(lab, np.arange(8), many_to_one=True) == 1.0
+    with pytest.raises(ValueError): cluster_accuracy(lab, asg[:3])
+
+
+def test_probes_separable_and_noise():
+    x, y = _separable()
+    assert mlp_probe(x[:350], y[:350], x[350:], y[350:], epochs=20) > 0.97
+    assert linear_probe(x[:350], y[:350], x[350:], y[350:]) > 0.97
+    assert linear_probe(x[:350], y[:350], x[350:], y[350:], model="svm") > 0.97
+    noise = torch.randn_like(x)
+    assert abs(mlp_probe(noise[:350], y[:350], noise[350:], y[350:], epochs=5) - 0.25) < 0.12
+    assert abs(linear_probe(noise[:350], y[:350], noise[350:], y[350:]) - 0.25) < 0.12
+    with pytest.raises(ValueError, match="logistic"): linear_probe(x, y, x, y, model="tree")
+
+
+def test_mlp_probe_deterministic_and_leaves_global_rng():
+    x, y = _separable(200)
+    torch.manual_seed(123); before = torch.rand(1)
+    torch.manual_seed(123)
+    a = mlp_probe(x[:150], y[:150], x[150:], y[150:], epochs=2, log=True)
+    after = torch.rand(1)
+    assert torch.equal(before, after)  # global RNG untouched
+    b = mlp_probe(x[:150], y[:150], x[150:], y[150:], epochs=2, log=True)
+    assert a == b and len(a[1]["test_acc_per_epoch"]) == 2
+
+
+def test_kmeans_accuracy():
+    x, y = _separable()
+    assert kmeans_accuracy(x, y) > 0.95
+    assert kmeans_accuracy(torch.randn(400, 5), torch.randint(0, 4, (400,))) < 0.4
+
+
+def test_standardize_and_shuffle_dims():
+    a = torch.randn(100, 3) * 5 + 2
+    s, t = standardize(a, a.clone())
+    assert torch.allclose(s.mean(0), torch.zeros(3), atol=1e-5) and torch.allclose(s, t)
+    assert torch.isfinite(standardize(torch.ones(10, 2))).all()  # constant columns do not divide by 0
+    z = torch.arange(20.).reshape(10, 2)
+    sh = shuffle_dims(z, torch.Generator().manual_seed(0))
+    for j in range(2): assert torch.equal(sh[:, j].sort().values, z[:, j])  # same marginals
+    assert not torch.equal(sh, z)
+
+
+def test_ndm_independent_vs_correlated():
+    g = torch.Generator().manual_seed(0)
+    indep = torch.cat(correlated_gaussians(1000, 0.0, 2, generator=g), 1)
+    corr = torch.cat(correlated_gaussians(1000, 0.9, 2, generator=g), 1)
+    v0, info0 = ndm(indep, steps=100, hidden=(64, 64), log=True)
+    v1, info1 = ndm(corr, steps=100, hidden=(64, 64), log=True)
+    truth = gaussian_mi(0.9, 2)  # total correlation of [x, y] = I(x; y) = 1.66 nats
+    assert abs(v0) < 0.1 and abs(info0["accuracy"] - 0.5) < 0.06
+    assert 0.6 < v1 < truth + 0.3 and info1["accuracy"] > 0.7 and v1 > v0 + 0.5
+    # NDM ignores per-dimension monotone maps (KL invariance): a sigmoid changes little
+    assert abs(ndm(corr, steps=100, hidden=(64, 64), sigmoid=True) - v1) < 0.4
+
+
+def test_mine_gaussian_ground_truth():
+    g = torch.Generator().manual_seed(3)
+    x, y = correlated_gaussians(1000, 0.8, 2, generator=g)
+    est, info = mine_estimate(x, y, steps=150, hidden=64, log=True)
+    assert 0.5 < est < gaussian_mi(0.8, 2) + 0.25 and len(info["train_bound"]) == 150
+    assert abs(mine_estimate(x, torch.randn(1000, 2, generator=g), steps=100, hidden=64)) < 0.15
+    with pytest.raises(ValueError, match="rows"): mine_estimate(x, y[:10])
+
+
+def test_extract_features_contract():
+    enc = Tiny()
+    ds = get_dataset("synthetic", n=40, shape=(1, 10, 10), n_classes=3)
+    f = extract_features(enc, ds, batch_size=16)
+    assert {k: tuple(v.shape) for k, v in f.items()} == {"conv": (40, 75), "fc": (40, 12), "y": (40, 6)}
+    enc.train(); extract_features(enc, ds, taps=("y",)); assert enc.training
+    with pytest.raises(ValueError, match="subset"): extract_features(enc, ds, taps=("z",))
+    with pytest.raises(TypeError, match="dict"): extract_features(nn.Flatten(), ds, taps=("y",), device="cpu")
+
+
+def test_evaluate_structure_and_baselines():
+    torch.manual_seed(0)
+    tr = get_dataset("synthetic", n=240, shape=(1, 10, 10), n_classes=3)
+    te = get_dataset("synthetic", "test", n=120, shape=(1, 10, 10), n_classes=3)
+    res = evaluate(Tiny(), tr, te, random_encoder=Tiny(), n_train=200, n_test=100, mlp_epochs=2,
+                   ndm_steps=10, mine_steps=10, progress=False)
+    assert set(res) == {"probe", "ndm", "mine", "kmeans_acc", "baselines", "config"}
+    assert set(res["probe"]) == {"conv", "fc", "y"}
+    for t in ("conv", "fc", "y"):
+        assert set(res["probe"][t]) == {"mlp", "linear"} and all(0 <= v <= 1 for v in res["probe"][t].values())
+    assert isinstance(res["ndm"], float) and isinstance(res["mine"], float) and 0 <= res["kmeans_acc"] <= 1
+    assert set(res["baselines"]["raw"]) == {"mlp", "linear", "kmeans_acc"}
+    assert res["baselines"]["raw"]["linear"] > 0.9  # synthetic classes are linearly separable in pixels
+    assert set(res["baselines"]["random_encoder"]) == {"probe", "ndm", "mine", "kmeans_acc"}
+    assert res["config"]["n_train"] == 200 and res["config"]["n_test"] == 100
+    json.dumps(res)
+    # options: one tap, no random encoder, no raw, skip NDM/MINE
+    r2 = evaluate(Tiny(), tr, te, taps=("y",), raw=False, probes=("linear",), ndm_steps=0, mine_steps=0, progress=False)
+    assert set(r2["probe"]) == {"y"} and set(r2["probe"]["y"]) == {"linear"}
+    assert r2["ndm"] is None and r2["mine"] is None and r2["baselines"] == {"raw": None, "random_encoder": None}
+    with pytest.raises(ValueError, match="mlp"): evaluate(Tiny(), tr, te, probes=("knn",))
+
+
+def test_evaluate_skips_unlabeled_images():
+    tr = get_dataset("synthetic", n=60, shape=(1, 10, 10), n_classes=3)
+    tr.labels[:30] = -1
+    te = get_dataset("synthetic", "test", n=30, shape=(1, 10, 10), n_classes=3)
+    r = evaluate(Tiny(), tr, te, taps=("y",), raw=False, probes=("linear",), ndm_steps=0, mine_steps=0,
+                 n_train=None, progress=False)
+    assert r["config"]["n_train"] == 30
