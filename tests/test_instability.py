@@ -34,7 +34,7 @@ def test_onehot_errors():
 def test_rho_matches_closed_form_gaussian_mi(mi, dim):
     rho = mi_to_rho(mi, dim)
     assert 0 < rho < 1
-    assert gaussian_mi(rho, dim) == pytest.approx(mi, rel=1e-9)
+    assert gaussian_mi(rho, dim) == pytest.approx(mi, abs=1e-6)  # rho ~ 1 - 1e-9 at d=1, I=10: float64 rounding
     S = torch.eye(2 * dim, dtype=torch.float64)  # joint covariance; MI = (log|Sx| + log|Sy| - log|S|) / 2
     S[:dim, dim:] = S[dim:, :dim] = rho * torch.eye(dim, dtype=torch.float64)
     assert (-0.5 * torch.logdet(S)).item() == pytest.approx(mi, abs=1e-6)  # 1 - rho^2 = e^-20 at d=1: cancellation
