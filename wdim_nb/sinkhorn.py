@@ -30,6 +30,32 @@ def cost_matrix(
     if cost == "sqeuclidean": return sq
     return sq.clamp_min(torch.finfo(sq.dtype).tiny).sqrt()  # finite gradient where x_i == y_j
 
+# %% ../nbs/02_sinkhorn.ipynb #6f6707ff
+def _check_points(x, y):
+    "Shapes, dtypes and finiteness of two point clouds; raises a ValueError/TypeError that says what to fix."
+    for name, t in (("x", x), ("y", y)):
+        if not isinstance(t, Tensor): raise TypeError(f"{name} must be a torch.Tensor of shape (..., n, d), got {type(t).__name__}")
+        if t.ndim < 2: raise ValueError(f"{name} must have shape (..., n, d) with at least 2 dims, got {tuple(t.shape)}")
+        if not t.is_floating_point(): raise TypeError(f"{name} must be float32 or float64, got {t.dtype}")
+        if t.shape[-2] == 0: raise ValueError(f"{name} holds no points: shape {tuple(t.shape)}")
+        if not bool(torch.isfinite(t).all()): raise ValueError(f"{name} contains NaN or inf; clean the points first")
+    if x.shape[-1] != y.shape[-1]:
+        raise ValueError(f"x and y must have the same feature dimension d, got x {tuple(x.shape)} and y {tuple(y.shape)}")
+    if x.dtype != y.dtype: raise TypeError(f"x and y must share a dtype, got {x.dtype} and {y.dtype}")
+    try: torch.broadcast_shapes(x.shape[:-2], y.shape[:-2])
+    except RuntimeError: raise ValueError(f"batch dimensions of x {tuple(x.shape[:-2])} and y {tuple(y.shape[:-2])} do not broadcast")
+
+def _weights(w, name, shape, like):
+    "Uniform weights if `w` is None, else check that `w` (..., n) is non-negative and sums to 1."
+    if w is None: return torch.full(shape, 1 / shape[-1], dtype=like.dtype, device=like.device)
+    if not isinstance(w, Tensor): w = torch.as_tensor(w, dtype=like.dtype, device=like.device)
+    if w.shape[-1:] != shape[-1:]: raise ValueError(f"{name} must have shape (..., {shape[-1]}) to weigh the points, got {tuple(w.shape)}")
+    if not bool(torch.isfinite(w).all()) or bool((w < 0).any()): raise ValueError(f"{name} must be finite and non-negative")
+    s = w.sum(-1)
+    if not bool(((s - 1).abs() <= 1e-5 if w.dtype != torch.float64 else (s - 1).abs() <= 1e-10).all()):
+        raise ValueError(f"{name} must sum to 1 over its last dimension (got sums {s.flatten()[:4].tolist()}...); divide by {name}.sum(-1, keepdim=True)")
+    return w.to(like.dtype).expand(shape)
+
 # %% ../nbs/02_sinkhorn.ipynb #936ce135
 def wdaa(
     x: Tensor,  # (..., n, d) samples of P(x)
@@ -58,32 +84,6 @@ def wdaa(
         if done: break
     P = u[..., :, None] * K * v[..., None, :]
     return (P * C).sum((-2, -1))
-
-# %% ../nbs/02_sinkhorn.ipynb #6f6707ff
-def _check_points(x, y):
-    "Shapes, dtypes and finiteness of two point clouds; raises a ValueError/TypeError that says what to fix."
-    for name, t in (("x", x), ("y", y)):
-        if not isinstance(t, Tensor): raise TypeError(f"{name} must be a torch.Tensor of shape (..., n, d), got {type(t).__name__}")
-        if t.ndim < 2: raise ValueError(f"{name} must have shape (..., n, d) with at least 2 dims, got {tuple(t.shape)}")
-        if not t.is_floating_point(): raise TypeError(f"{name} must be float32 or float64, got {t.dtype}")
-        if t.shape[-2] == 0: raise ValueError(f"{name} holds no points: shape {tuple(t.shape)}")
-        if not bool(torch.isfinite(t).all()): raise ValueError(f"{name} contains NaN or inf; clean the points first")
-    if x.shape[-1] != y.shape[-1]:
-        raise ValueError(f"x and y must have the same feature dimension d, got x {tuple(x.shape)} and y {tuple(y.shape)}")
-    if x.dtype != y.dtype: raise TypeError(f"x and y must share a dtype, got {x.dtype} and {y.dtype}")
-    try: torch.broadcast_shapes(x.shape[:-2], y.shape[:-2])
-    except RuntimeError: raise ValueError(f"batch dimensions of x {tuple(x.shape[:-2])} and y {tuple(y.shape[:-2])} do not broadcast")
-
-def _weights(w, name, shape, like):
-    "Uniform weights if `w` is None, else check that `w` (..., n) is non-negative and sums to 1."
-    if w is None: return torch.full(shape, 1 / shape[-1], dtype=like.dtype, device=like.device)
-    if not isinstance(w, Tensor): w = torch.as_tensor(w, dtype=like.dtype, device=like.device)
-    if w.shape[-1:] != shape[-1:]: raise ValueError(f"{name} must have shape (..., {shape[-1]}) to weigh the points, got {tuple(w.shape)}")
-    if not bool(torch.isfinite(w).all()) or bool((w < 0).any()): raise ValueError(f"{name} must be finite and non-negative")
-    s = w.sum(-1)
-    if not bool(((s - 1).abs() <= 1e-5 if w.dtype != torch.float64 else (s - 1).abs() <= 1e-10).all()):
-        raise ValueError(f"{name} must sum to 1 over its last dimension (got sums {s.flatten()[:4].tolist()}...); divide by {name}.sum(-1, keepdim=True)")
-    return w.to(like.dtype).expand(shape)
 
 # %% ../nbs/02_sinkhorn.ipynb #8b7923b7
 def _solve(C, loga, logb, eps, *, max_iter, tol, scaling, check_every, f=None, sym=False):
@@ -115,6 +115,7 @@ def _plan(C, loga, logb, f, g, eps):
     "P_ij = a_i b_j exp((f_i + g_j - C_ij) / eps), (..., n, m)."
     return (loga[..., :, None] + logb[..., None, :] + (f[..., :, None] + g[..., None, :] - C) / eps[..., None, None]).exp()
 
+# %% ../nbs/02_sinkhorn.ipynb #688aebce
 def _solve_sym(C, loga, eps, *, max_iter, tol, scaling, check_every):
     "Symmetric problem OT_eps(a, a) on a symmetric C (debiasing terms): u <- sqrt(u / K(a u)), kernel form with absorption."
     diam = C.amax((-2, -1))
@@ -188,6 +189,7 @@ def _solve_scaling(C, loga, logb, eps, *, max_iter, tol, scaling, check_every, o
     if not bool(torch.isfinite(f).all() & torch.isfinite(g).all()): return None
     return f, g, P, dict(n_iter=it, n_stages=n_stages, err=err, err_history=hist, n_absorb=n_absorb)
 
+# %% ../nbs/02_sinkhorn.ipynb #858b8649
 class _Envelope(torch.autograd.Function):
     "Returns `value`; backward applies the envelope theorem: dC = P (chained to x, y in closed form), da = f, db = g."
     @staticmethod
