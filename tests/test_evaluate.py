@@ -8,7 +8,7 @@ import torch.nn as nn
 
 from wdim_nb.bounds import correlated_gaussians, gaussian_mi
 from wdim_nb.data import get_dataset
-from wdim_nb.evaluate import (cluster_accuracy, evaluate, extract_features, kmeans_accuracy, linear_probe,
+from wdim_nb.evaluate import (cluster_accuracy, cpu_threads, evaluate, extract_features, kmeans_accuracy, linear_probe,
                               mine_estimate, mlp_probe, ndm, shuffle_dims, standardize)
 
 torch.set_num_threads(1)  # small tensors; avoids oversubscribing a shared CPU
@@ -147,3 +147,12 @@ def test_evaluate_skips_unlabeled_images():
     r = evaluate(Tiny(), tr, te, taps=("y",), raw=False, probes=("linear",), ndm_steps=0, mine_steps=0,
                  n_train=None, progress=False)
     assert r["config"]["n_train"] == 30
+
+
+def test_cpu_threads_sets_and_restores():
+    torch.set_num_threads(2)
+    try:
+        with cpu_threads(1): assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+        with cpu_threads(None): assert torch.get_num_threads() == 2
+    finally: torch.set_num_threads(1)

@@ -5,6 +5,7 @@
 # %% ../nbs/08_evaluate.ipynb #99ed5985
 from __future__ import annotations
 import math, warnings
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -16,7 +17,7 @@ from .data import ImageDataset, augment_images, to_float
 
 # %% auto #0
 __all__ = ['extract_features', 'standardize', 'mlp_probe', 'linear_probe', 'cluster_accuracy', 'kmeans_accuracy', 'shuffle_dims',
-           'ndm', 'ConcatCritic', 'mine_estimate', 'evaluate']
+           'ndm', 'ConcatCritic', 'mine_estimate', 'cpu_threads', 'evaluate']
 
 # %% ../nbs/08_evaluate.ipynb #179272b0
 @torch.no_grad()
@@ -55,20 +56,21 @@ def mlp_probe(train_x, train_y, test_x, test_y,
               *, hidden: int = 200,        # DIM Sec. 4.1
               dropout: float = 0.1,        # rate of the authors' code; the paper gives none
               epochs: int = 10, lr: float = 1e-3, batch_size: int = 128, weight_decay: float = 0.0,
-              seed: int = 0, progress: bool = False, log: bool = False):
+              seed: int = 0, device=None, progress: bool = False, log: bool = False):
     "Test accuracy of a one-hidden-layer (BN, ReLU, dropout) classifier trained on frozen features (DIM Sec. 4.1)."
-    xtr, xte = standardize(train_x.float(), test_x.float())
-    ytr, yte = train_y.long(), test_y.long()
+    dev = torch.device(device or "cpu")
+    xtr, xte = (t.to(dev) for t in standardize(train_x.float(), test_x.float()))
+    ytr, yte = train_y.long().to(dev), test_y.long().to(dev)
     k = int(max(ytr.max(), yte.max())) + 1
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         net = nn.Sequential(nn.Linear(xtr.shape[1], hidden), nn.BatchNorm1d(hidden), nn.ReLU(), nn.Dropout(dropout),
-                            nn.Linear(hidden, k))
+                            nn.Linear(hidden, k)).to(dev)
         opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
         g, hist = torch.Generator().manual_seed(seed), []
         for _ in tqdm(range(epochs), desc="mlp probe", disable=not progress, leave=False):
             net.train()
-            for idx in torch.randperm(len(xtr), generator=g).split(batch_size):
+            for idx in torch.randperm(len(xtr), generator=g).to(dev).split(batch_size):
                 if len(idx) < 2: continue  # batch norm needs two samples
                 loss = nn.functional.cross_entropy(net(xtr[idx]), ytr[idx])
                 opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
@@ -132,19 +134,20 @@ def ndm(features: torch.Tensor,                 # [N, d] codes E(x)
         train_kind: str = "jsd",                # objective the discriminator trains on: "jsd" or "dv"
         sigmoid: bool = False,                  # apply a sigmoid to the codes first (DIM Table 3)
         holdout: float = 0.25,                  # fraction of codes kept for the reported estimate
-        seed: int = 0, progress: bool = False, log: bool = False):
+        seed: int = 0, device=None, progress: bool = False, log: bool = False):
     "Neural dependency measure (DIM Sec. 4.1, App. A.5): DV estimate of KL(codes || codes shuffled per dimension), nats."
+    features = features.to(device or "cpu")
     z = torch.sigmoid(features.float()) if sigmoid else features.float()
     g = torch.Generator().manual_seed(seed)
-    z = z[torch.randperm(len(z), generator=g)]
+    z = z[torch.randperm(len(z), generator=g).to(z.device)]
     n_test = max(2, int(len(z) * holdout))
     ztr, zte = standardize(z[n_test:], z[:n_test])
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        T = _mlp(z.shape[1], hidden)
+        T = _mlp(z.shape[1], hidden).to(z.device)
         opt = torch.optim.Adam(T.parameters(), lr=lr)
         for _ in tqdm(range(steps), desc="ndm", disable=not progress, leave=False):
-            b = ztr[torch.randint(0, len(ztr), (min(batch_size, len(ztr)),), generator=g)]
+            b = ztr[torch.randint(0, len(ztr), (min(batch_size, len(ztr)),), generator=g).to(z.device)]
             loss = -mi_bound_pairs(T(b)[:, 0], T(shuffle_dims(b, g)), train_kind)
             opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
         with torch.no_grad():
@@ -169,27 +172,29 @@ def mine_estimate(x: torch.Tensor,           # [N, dx] inputs (flattened images)
                   *, hidden: int = 128, steps: int = 300, batch_size: int = 64, lr: float = 1e-3,
                   kind: str = "mine",        # training objective of the critic ("mine", "dv", "jsd", ...)
                   ma_rate: float = 0.01,     # MINE moving-average rate
-                  holdout: float = 0.25, seed: int = 0, progress: bool = False, log: bool = False):
+                  holdout: float = 0.25, seed: int = 0, device=None, progress: bool = False, log: bool = False):
     "MINE estimate of I(X; Y) in nats (DIM Sec. 4.1, Belghazi 2018): DV bound of a trained concat critic on held-out pairs."
     if len(x) != len(y): raise ValueError(f"x and y need the same number of rows, got {len(x)} and {len(y)}")
+    dev = torch.device(device or "cpu")
+    x, y = x.to(dev), y.to(dev)
     g = torch.Generator().manual_seed(seed)
-    perm = torch.randperm(len(x), generator=g)
+    perm = torch.randperm(len(x), generator=g).to(dev)
     n_test = max(2, int(len(x) * holdout))
     xtr, xte = standardize(x.float().flatten(1)[perm[n_test:]], x.float().flatten(1)[perm[:n_test]])
     ytr, yte = standardize(y.float()[perm[n_test:]], y.float()[perm[:n_test]])
     B, state, hist = min(batch_size, len(xtr)), {}, []
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        T = ConcatCritic(xtr.shape[1], ytr.shape[1], hidden)
+        T = ConcatCritic(xtr.shape[1], ytr.shape[1], hidden).to(dev)
         opt = torch.optim.Adam(T.parameters(), lr=lr)
         for _ in tqdm(range(steps), desc="mine", disable=not progress, leave=False):
-            idx = torch.randint(0, len(xtr), (B,), generator=g)
+            idx = torch.randint(0, len(xtr), (B,), generator=g).to(dev)
             opts = dict(state=state, ma_rate=ma_rate) if kind == "mine" else {}
             bound = mi_bound(T(xtr[idx], ytr[idx]), kind, **opts)
             opt.zero_grad(set_to_none=True); (-bound).backward(); opt.step()
             hist.append(bound.item())
         with torch.no_grad():
-            vals = [mi_bound(T(xte[i], yte[i]), "dv").item() for i in torch.arange(n_test).split(B) if len(i) > 1]
+            vals = [mi_bound(T(xte[i], yte[i]), "dv").item() for i in torch.arange(n_test, device=dev).split(B) if len(i) > 1]
     value = float(np.mean(vals))
     return (value, dict(train_bound=hist)) if log else value
 
@@ -199,27 +204,38 @@ def _subsample(ds: ImageDataset, n, seed):
     if n is not None and n < len(keep): keep = keep[torch.randperm(len(keep), generator=torch.Generator().manual_seed(seed))[:n]]
     return ds.subset(keep.to(ds.device))
 
-def _measure(ftr, ytr, fte, yte, xtr, c, progress) -> dict:
+def _measure(ftr, ytr, fte, yte, xtr, c, progress, dev) -> dict:
     "All measures on extracted features {tap: [N, F]}; `xtr` = flattened train pixels for MINE."
     res = {"probe": {}}
     for t in c["taps"]:
         res["probe"][t] = {}
         if "mlp" in c["probes"]:
-            res["probe"][t]["mlp"] = mlp_probe(ftr[t], ytr, fte[t], yte, epochs=c["mlp_epochs"], seed=c["seed"], progress=progress)
+            res["probe"][t]["mlp"] = mlp_probe(ftr[t], ytr, fte[t], yte, epochs=c["mlp_epochs"], seed=c["seed"], device=dev, progress=progress)
         if "linear" in c["probes"]:
             res["probe"][t]["linear"] = linear_probe(ftr[t], ytr, fte[t], yte, model=c["linear_model"], seed=c["seed"])
     code = ftr[c["code_tap"]] if c["code_tap"] in ftr else None
-    res["ndm"] = ndm(code, steps=c["ndm_steps"], seed=c["seed"], progress=progress) if code is not None and c["ndm_steps"] else None
-    res["mine"] = mine_estimate(xtr, code, steps=c["mine_steps"], seed=c["seed"], progress=progress) \
+    res["ndm"] = ndm(code, steps=c["ndm_steps"], seed=c["seed"], device=dev, progress=progress) if code is not None and c["ndm_steps"] else None
+    res["mine"] = mine_estimate(xtr, code, steps=c["mine_steps"], seed=c["seed"], device=dev, progress=progress) \
         if code is not None and c["mine_steps"] else None
     res["kmeans_acc"] = kmeans_accuracy(fte[c["code_tap"]], yte, seed=c["seed"]) if c["code_tap"] in fte else None
     return res
+
+@contextmanager
+def cpu_threads(n: int | None):
+    "Temporarily limit torch and the BLAS libraries (threadpoolctl) to `n` CPU threads; `None` changes nothing."
+    if n is None: yield; return
+    from threadpoolctl import threadpool_limits
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        with threadpool_limits(n): yield
+    finally: torch.set_num_threads(old)
 
 def evaluate(encoder: nn.Module,                 # frozen: encoder(to_float(images)) -> {tap: Tensor}
              train: ImageDataset, test: ImageDataset,
              *, taps=("conv", "fc", "y"),
              random_encoder: nn.Module | None = None,  # same architecture, untrained: a baseline
-             device=None,                        # where encoders run (default: their parameters' device)
+             device=None,                        # where encoders, probes and critics run (default: the encoder's)
              n_train: int | None = 10_000,       # labelled train images used (None: all)
              n_test: int | None = 2_000,         # test images used (None: all)
              probes=("mlp", "linear"),
@@ -228,25 +244,28 @@ def evaluate(encoder: nn.Module,                 # frozen: encoder(to_float(imag
              ndm_steps: int = 300, mine_steps: int = 300,  # 0 skips that measure
              raw: bool = True,                   # raw-pixel baseline
              augment=None,                       # deterministic view for both sets, e.g. "center64" (STL-10)
+             num_threads: int | None = 1,        # CPU threads while evaluating (None: leave torch's setting)
              batch_size: int = 256, seed: int = 0, progress: bool = True) -> dict:
     "Probes (MLP, linear) per tap, NDM, MINE and k-means accuracy of a frozen encoder, beside raw-pixel and random-encoder baselines."
     bad = set(probes) - {"mlp", "linear"}
     if bad: raise ValueError(f"unknown probes {sorted(bad)}; choose from 'mlp', 'linear'")
     tr, te = _subsample(train, n_train, seed), _subsample(test, n_test, seed + 1)
     if len(tr) < 2 or len(te) < 1: raise ValueError(f"need labelled images: got {len(tr)} train and {len(te)} test")
+    dev = torch.device(device) if device is not None else next(iter(encoder.parameters()), torch.empty(0)).device
     c = dict(taps=list(taps), probes=list(probes), mlp_epochs=mlp_epochs, linear_model=linear_model, code_tap=code_tap,
              ndm_steps=ndm_steps, mine_steps=mine_steps, seed=seed, n_train=len(tr), n_test=len(te),
-             train=f"{train.name}/{train.split}", test=f"{test.name}/{test.split}", augment=augment)
+             train=f"{train.name}/{train.split}", test=f"{test.name}/{test.split}", augment=augment, device=str(dev))
     ytr, yte = tr.labels.cpu(), te.labels.cpu()
     view = lambda d: to_float(augment_images(d.images, augment)).flatten(1).cpu()
-    xtr = view(tr)
-    feats = lambda e, d: extract_features(e, d, taps=taps, batch_size=batch_size, device=device, augment=augment, progress=progress)
-    out = _measure(feats(encoder, tr), ytr, feats(encoder, te), yte, xtr, c, progress)
-    base = {"raw": None, "random_encoder": None}
-    if raw:
-        px = {"pixels": xtr}, {"pixels": view(te)}
-        r = _measure(px[0], ytr, px[1], yte, xtr, dict(c, taps=["pixels"], code_tap="pixels", ndm_steps=0, mine_steps=0), progress)
-        base["raw"] = dict(r["probe"]["pixels"], kmeans_acc=r["kmeans_acc"])
-    if random_encoder is not None:
-        base["random_encoder"] = _measure(feats(random_encoder, tr), ytr, feats(random_encoder, te), yte, xtr, c, progress)
+    feats = lambda e, d: extract_features(e, d, taps=taps, batch_size=batch_size, device=dev, augment=augment, progress=progress)
+    with cpu_threads(num_threads if dev.type == "cpu" else None):
+        xtr = view(tr)
+        out = _measure(feats(encoder, tr), ytr, feats(encoder, te), yte, xtr, c, progress, dev)
+        base = {"raw": None, "random_encoder": None}
+        if raw:
+            px = {"pixels": xtr}, {"pixels": view(te)}
+            r = _measure(px[0], ytr, px[1], yte, xtr, dict(c, taps=["pixels"], code_tap="pixels", ndm_steps=0, mine_steps=0), progress, dev)
+            base["raw"] = dict(r["probe"]["pixels"], kmeans_acc=r["kmeans_acc"])
+        if random_encoder is not None:
+            base["random_encoder"] = _measure(feats(random_encoder, tr), ytr, feats(random_encoder, te), yte, xtr, c, progress, dev)
     return dict(out, baselines=base, config=c)
