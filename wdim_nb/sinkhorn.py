@@ -147,45 +147,49 @@ def _solve_sym(C, loga, eps, *, max_iter, tol, scaling, check_every):
 
 def _solve_scaling(C, loga, logb, eps, *, max_iter, tol, scaling, check_every, omega):
     "Stabilised scaling-form Sinkhorn (matrix-vector products, potentials absorbed into the kernel), over-relaxed; same fixed point as `_solve`."
-    diam = C.amax((-2, -1))
-    ratio = (diam / eps).max().item()
-    n_stages = max(0, math.ceil(math.log(ratio) / -math.log(scaling))) if ratio > 1 else 0
+    dmax = C.amax().item()  # schedule from the largest diameter in the batch
+    if bool((eps == eps.flatten()[0]).all()): eps = eps.flatten()[0].item()  # one eps: plain floats, fewer kernels
+    emin = eps if isinstance(eps, float) else eps.min().item()
+    n_stages = max(0, math.ceil(math.log(dmax / emin) / -math.log(scaling))) if dmax > emin else 0
     a, b = loga.exp(), logb.exp()
     f, g = torch.zeros_like(a), torch.zeros_like(b)
     big = 0.25 * math.log(torch.finfo(C.dtype).max)  # absorb u, v into f, g beyond exp(+-big)
     lo = 0.9 * math.log(torch.finfo(C.dtype).tiny)  # clamp: exp of subnormal results is ~10x slower on CPUs
+    ek = lambda e: e if isinstance(e, float) else e[..., None, None]  # eps shaped for (..., n, m)
+    ev = lambda e: e if isinstance(e, float) else e[..., None]  # eps shaped for (..., n)
     def kern(f, g, e):  # (..., n, m) exp((f_i + g_j - C_ij) / eps); entries <= ~1/b_j; no subnormals
-        return torch.sub(f[..., :, None], C).add_(g[..., None, :]).div_(e).clamp_min_(lo).exp_()
-    def mv(K, w): return (K @ w[..., None])[..., 0]  # K w
-    def mvt(K, w): return (w[..., None, :] @ K)[..., 0, :]  # K^T w
+        return torch.sub(f[..., :, None], C).add_(g[..., None, :]).div_(ek(e)).clamp_min_(lo).exp_()
+    if C.dim() == 2: mv, mvt = torch.mv, (lambda K, w: torch.mv(K.T, w))  # K w and K^T w
+    else: mv, mvt = (lambda K, w: (K @ w[..., None])[..., 0]), (lambda K, w: (w[..., None, :] @ K)[..., 0, :])
     for k in range(n_stages):  # one Sinkhorn sweep per eps, exactly the log-domain sweep of `_solve`
-        e = torch.maximum(eps, diam * scaling ** k)[..., None, None]
+        e = max(eps, dmax * scaling ** k) if isinstance(eps, float) else torch.clamp_min(eps, dmax * scaling ** k)
         K = kern(f, g, e)
-        u = 1 / mv(K, b)
-        f, g = f + e[..., 0] * u.log(), g + e[..., 0] * (1 / mvt(K, a * u)).log()
-    e, e1 = eps[..., None, None], eps[..., None]
-    K, u, v = kern(f, g, e), torch.ones_like(a), torch.ones_like(b)
+        t = mv(K, b)  # = 1 / u
+        f = f - ev(e) * t.log()
+        g = g - ev(e) * mvt(K, a / t).log()
+    K, u, v = kern(f, g, eps), torch.ones_like(a), torch.ones_like(b)
     it, err, hist, n_absorb = 0, float("inf"), [], 0
     while it < max_iter:
-        u_new = 1 / mv(K, b * v)
+        t = mv(K, b * v)  # the plain update would set u = 1 / t
         it += 1
         if it % check_every == 0 or it == max_iter:
-            stats = torch.stack([(a * (u / u_new - 1).abs()).sum(-1).max(), u.log().abs().max(), v.log().abs().max()])
+            stats = torch.stack([(a * (u * t - 1).abs()).sum(-1).max(), u.log().abs().max(), v.log().abs().max()])
             prev, (err, lu, lv) = err, stats.tolist()  # L1 row-marginal error of the current plan; one host sync
             hist.append(err)
             if not math.isfinite(err): return None  # caller falls back to the log domain
             if err <= tol: break
             if err > prev: omega = 1 + (omega - 1) / 2  # safeguard: relax less when the error grows
             if max(lu, lv) > big:  # absorb u, v into the potentials and rebuild the kernel
-                f, g, n_absorb = f + e1 * u.log(), g + e1 * v.log(), n_absorb + 1
-                K, u, v = kern(f, g, e), torch.ones_like(a), torch.ones_like(b)
+                f, g, n_absorb = f + ev(eps) * u.log(), g + ev(eps) * v.log(), n_absorb + 1
+                K, u, v = kern(f, g, eps), torch.ones_like(a), torch.ones_like(b)
                 continue
-        u = u_new if omega == 1 else u ** (1 - omega) * u_new ** omega  # over-relaxation (Thibault et al. 2017)
-        v_new = 1 / mvt(K, a * u)
-        v = v_new if omega == 1 else v ** (1 - omega) * v_new ** omega
+        # over-relaxation (Thibault et al. 2017): u^(1-w) (1/t)^w = u (u t)^(-w)
+        u = 1 / t if omega == 1 else u * (u * t).pow_(-omega)
+        t = mvt(K, a * u)
+        v = 1 / t if omega == 1 else v * (v * t).pow_(-omega)
     v = 1 / mvt(K, a * u); u = 1 / mv(K, b * v)  # a plain final sweep: the row marginal is then exact
     P = (a * u)[..., :, None] * K * (b * v)[..., None, :]
-    f, g = f + e1 * u.log(), g + e1 * v.log()
+    f, g = f + ev(eps) * u.log(), g + ev(eps) * v.log()
     if not bool(torch.isfinite(f).all() & torch.isfinite(g).all()): return None
     return f, g, P, dict(n_iter=it, n_stages=n_stages, err=err, err_history=hist, n_absorb=n_absorb)
 
