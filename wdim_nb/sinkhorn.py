@@ -255,7 +255,7 @@ def sinkhorn(
     warn: bool = True,  # warn when the marginal error is still above tol after max_iter
     log: bool = False,  # also return a dict of diagnostics
 ) -> Tensor:  # (...,) transport cost <P, C> (or the Sinkhorn divergence), `(value, dict)` if log
-    "Entropic OT cost <P, C> between point clouds by log-domain, eps-scaled Sinkhorn (WDIM Sec. 4.1, Algorithm 1, done stably)."
+    "Entropic OT cost <P, C> between point clouds by stabilised, eps-scaled Sinkhorn (WDIM Sec. 4.1 / Algorithm 1, done stably)."
     _check_points(x, y)
     if cost not in COSTS: raise ValueError(f"cost={cost!r} is not supported; choose one of {COSTS}")
     if grad not in GRADS: raise ValueError(f"grad={grad!r} is not supported; choose one of {GRADS}")
