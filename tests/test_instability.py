@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from wdim_nb.bounds import gaussian_mi
-from wdim_nb.instability import (ConcatCritic, SeparableCritic, bias_variance, drift_slope, ema, explosion_stats,
+from wdim_nb.models import ConcatCritic, SeparableCritic
+from wdim_nb.instability import (bias_variance, drift_slope, ema, explosion_stats,
                                  js_uniform_shift, mi_to_rho, onehot_mi, onehot_sample, run_onehot, run_staircase,
                                  staircase_mi, train_critic, wasserstein_1d)
 

@@ -14,10 +14,12 @@ from tqdm.auto import tqdm
 
 from .bounds import mi_bound, mi_bound_pairs
 from .data import ImageDataset, augment_images, to_float
+from .models import ConcatCritic, mlp
+
 
 # %% auto #0
 __all__ = ['extract_features', 'standardize', 'mlp_probe', 'linear_probe', 'cluster_accuracy', 'kmeans_accuracy', 'shuffle_dims',
-           'ndm', 'ConcatCritic', 'mine_estimate', 'cpu_threads', 'evaluate']
+           'ndm', 'mine_estimate', 'cpu_threads', 'evaluate']
 
 # %% ../nbs/08_evaluate.ipynb #179272b0
 @torch.no_grad()
@@ -118,11 +120,6 @@ def kmeans_accuracy(features, labels, *, n_clusters: int | None = None, standard
     return cluster_accuracy(labels.numpy(), assign)
 
 # %% ../nbs/08_evaluate.ipynb #910de02f
-def _mlp(d_in, hidden, d_out=1):
-    layers, d = [], d_in
-    for h in hidden: layers += [nn.Linear(d, h), nn.ReLU()]; d = h
-    return nn.Sequential(*layers, nn.Linear(d, d_out))
-
 def shuffle_dims(z: torch.Tensor, generator=None) -> torch.Tensor:
     "Permute every column of z [N, d] independently across rows: samples of the product of the marginals."
     idx = torch.rand(z.shape, generator=generator).argsort(0).to(z.device)
@@ -144,7 +141,7 @@ def ndm(features: torch.Tensor,                 # [N, d] codes E(x)
     ztr, zte = standardize(z[n_test:], z[:n_test])
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        T = _mlp(z.shape[1], hidden).to(z.device)
+        T = mlp(z.shape[1], hidden).to(z.device)
         opt = torch.optim.Adam(T.parameters(), lr=lr)
         for _ in tqdm(range(steps), desc="ndm", disable=not progress, leave=False):
             b = ztr[torch.randint(0, len(ztr), (min(batch_size, len(ztr)),), generator=g).to(z.device)]
@@ -158,15 +155,6 @@ def ndm(features: torch.Tensor,                 # [N, d] codes E(x)
     return (value, info) if log else value
 
 # %% ../nbs/08_evaluate.ipynb #6ba500da
-class ConcatCritic(nn.Module):
-    "T(x_i, y_j) = MLP([x_i; y_j]) for all pairs of a batch, first layer split so the cost is O(B^2 H), not O(B^2 (dx+dy) H)."
-    def __init__(self, dx: int, dy: int, hidden: int = 256):
-        super().__init__()
-        self.fx, self.fy = nn.Linear(dx, hidden), nn.Linear(dy, hidden, bias=False)
-        self.rest = nn.Sequential(nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1))
-    def forward(self, x, y):  # x [B, dx], y [B, dy] -> scores [B, B], scores[i, j] = T(x_i, y_j)
-        return self.rest(self.fx(x)[:, None] + self.fy(y)[None])[..., 0]
-
 def mine_estimate(x: torch.Tensor,           # [N, dx] inputs (flattened images)
                   y: torch.Tensor,           # [N, dy] codes
                   *, hidden: int = 128, steps: int = 300, batch_size: int = 64, lr: float = 1e-3,

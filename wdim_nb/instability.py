@@ -13,11 +13,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from .bounds import mi_bound, correlated_gaussians, gaussian_mi
+from .models import ConcatCritic, SeparableCritic
+
 
 # %% auto #0
-__all__ = ['onehot_sample', 'onehot_mi', 'mi_to_rho', 'staircase_mi', 'SeparableCritic', 'ConcatCritic', 'train_critic',
-           'drift_slope', 'explosion_stats', 'ema', 'bias_variance', 'run_onehot', 'run_staircase', 'js_uniform_shift',
-           'wasserstein_1d']
+__all__ = ['onehot_sample', 'onehot_mi', 'mi_to_rho', 'staircase_mi', 'train_critic', 'drift_slope', 'explosion_stats', 'ema',
+           'bias_variance', 'run_onehot', 'run_staircase', 'js_uniform_shift', 'wasserstein_1d']
 
 # %% ../nbs/09_instability.ipynb #527e3190
 def onehot_sample(batch_size: int, # B, number of pairs
@@ -44,31 +45,6 @@ def staircase_mi(step: int, # training step, 0-based
                  levels=(2.0, 4.0, 6.0, 8.0, 10.0)) -> float:
     "True MI (nats) at `step` of the staircase schedule; the last level holds after the schedule ends."
     return float(levels[min(step // steps_per_level, len(levels) - 1)])
-
-# %% ../nbs/09_instability.ipynb #6ef58c4f
-def _mlp(d_in, hidden, layers, d_out):
-    dims = [d_in] + [hidden] * layers
-    mods = [m for a, b in zip(dims[:-1], dims[1:]) for m in (nn.Linear(a, b), nn.ReLU())]
-    return nn.Sequential(*mods, nn.Linear(dims[-1], d_out))
-
-class SeparableCritic(nn.Module):
-    "T(x, y) = g(x) . h(y) with two MLPs (`layers` x `hidden` ReLU, `embed_dim` outputs); forward gives scores [B, B]."
-    def __init__(self, x_dim: int, y_dim: int, hidden: int = 256, layers: int = 2, embed_dim: int = 32):
-        super().__init__()
-        self.g, self.h = _mlp(x_dim, hidden, layers, embed_dim), _mlp(y_dim, hidden, layers, embed_dim)
-    def forward(self, x, y):  # x [B, x_dim], y [B, y_dim] -> scores [B, B], scores[i, j] = T(x_i, y_j)
-        return self.g(x) @ self.h(y).T
-
-class ConcatCritic(nn.Module):
-    "T(x, y) = f([x, y]), one MLP evaluated on all B^2 pairs; forward gives scores [B, B]."
-    def __init__(self, x_dim: int, y_dim: int, hidden: int = 256, layers: int = 2):
-        super().__init__()
-        if layers < 1: raise ValueError(f"layers={layers}: the concat critic needs at least one hidden layer")
-        self.wx, self.wy = nn.Linear(x_dim, hidden), nn.Linear(y_dim, hidden, bias=False)
-        self.f = nn.Sequential(nn.ReLU(), *list(_mlp(hidden, hidden, layers - 1, 1)))
-    def forward(self, x, y):  # x [B, x_dim], y [B, y_dim] -> scores [B, B]
-        h = self.wx(x)[:, None, :] + self.wy(y)[None, :, :]  # [B, B, hidden] = first layer on [x_i, y_j]
-        return self.f(h).squeeze(-1)
 
 # %% ../nbs/09_instability.ipynb #91d9cd47
 def train_critic(sample, # sample(step) -> (x, y), one batch of joint pairs

@@ -14,7 +14,7 @@ from torch.utils.flop_counter import FlopCounterMode
 # %% auto #0
 __all__ = ['ARCHS', 'Encoder', 'encoder', 'squash', 'GlobalCritic', 'local_pairs', 'ConcatConvCritic', 'EncodeDotCritic',
            'PriorDiscriminator', 'CoordinatePredictor', 'receptive_field', 'occlude', 'global_critic', 'local_critic',
-           'critics', 'flops_per_image']
+           'critics', 'flops_per_image', 'mlp', 'SeparableCritic', 'ConcatCritic']
 
 # %% ../nbs/05_models.ipynb #b5b907c7
 def _conv(c_in, c_out, k, s=1, p=0, *, bn=True, pool=False):
@@ -398,3 +398,30 @@ def flops_per_image(module,               # an Encoder (or any module taking a [
         out = module(x)
         if backward: sum(v.sum() for v in (out.values() if isinstance(out, dict) else [out])).backward()
     return counter.get_total_flops() / batch
+
+# %% ../nbs/05_models.ipynb #0defa4b0
+def mlp(d_in: int, hidden, d_out: int = 1) -> nn.Sequential:
+    "ReLU MLP d_in -> hidden[0] -> ... -> d_out (`hidden`: a sequence of widths)."
+    dims = [d_in, *hidden]
+    return nn.Sequential(*[m for a, b in zip(dims[:-1], dims[1:]) for m in (nn.Linear(a, b), nn.ReLU())],
+                         nn.Linear(dims[-1], d_out))
+
+class SeparableCritic(nn.Module):
+    "T(x, y) = g(x) . h(y) with two MLPs (`layers` x `hidden` ReLU, `embed_dim` outputs); forward gives scores [B, B]."
+    def __init__(self, x_dim: int, y_dim: int, hidden: int = 256, layers: int = 2, embed_dim: int = 32):
+        super().__init__()
+        self.g, self.h = mlp(x_dim, [hidden] * layers, embed_dim), mlp(y_dim, [hidden] * layers, embed_dim)
+    def forward(self, x, y):  # x [B, x_dim], y [B, y_dim] -> scores [B, B], scores[i, j] = T(x_i, y_j)
+        return self.g(x) @ self.h(y).T
+
+class ConcatCritic(nn.Module):
+    "T(x, y) = f([x; y]), one MLP (`layers` x `hidden` ReLU) on all B^2 pairs, first layer split; forward gives scores [B, B]."
+    def __init__(self, x_dim: int, y_dim: int, hidden: int = 256, layers: int = 2):
+        super().__init__()
+        if layers < 1: raise ValueError(f"layers={layers}: the concat critic needs at least one hidden layer")
+        self.wx, self.wy = nn.Linear(x_dim, hidden), nn.Linear(y_dim, hidden, bias=False)
+        self.f = nn.Sequential(nn.ReLU(), *mlp(hidden, [hidden] * (layers - 1), 1))
+    def forward(self, x, y):  # x [B, x_dim], y [B, y_dim] -> scores [B, B]
+        h = self.wx(x)[:, None, :] + self.wy(y)[None, :, :]  # [B, B, hidden] = first layer on [x_i, y_j]
+        return self.f(h).squeeze(-1)
+
