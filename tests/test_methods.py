@@ -79,7 +79,7 @@ def test_discriminator_really_trains(ds):
 
 def test_wdim_paper_prior_trains_d_and_encoder(ds):
     "WDIM Eq. 9: one loss minimised over both the encoder and D."
-    c = cfg("wdim_gpc"); m = get_method("wdim_gpc"); models = m.build(c, SHAPE)
+    c = cfg("wdim_gpc", prior_critic="paper"); m = get_method("wdim_gpc"); models = m.build(c, SHAPE)
     terms, diag = m.loss(models, ds.images[:8].float() / 127.5 - 1, c)
     gD = torch.autograd.grad(terms["prior"], list(models["prior_disc"].parameters()), retain_graph=True)
     gE = torch.autograd.grad(terms["prior"], list(models["encoder"].head.parameters()))
