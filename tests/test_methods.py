@@ -39,8 +39,9 @@ def test_registry():
     # the papers' defaults
     assert {k: cfg("dim_g").__dict__[k] for k in "alpha beta gamma".split()} == dict(alpha=1.0, beta=0.0, gamma=1.0)
     assert {k: cfg("dim_l").__dict__[k] for k in "alpha beta gamma".split()} == dict(alpha=0.0, beta=1.0, gamma=0.1)
-    c = cfg("wdim")
-    assert (c.alpha, c.beta, c.gamma, c.mi_bound, c.prior) == (0.5, 1.0, 0.1, "jsd", "uniform")
+    c = cfg("wdim", preset="paper")
+    assert (c.alpha, c.beta, c.gamma, c.mi_bound, c.prior, c.lr, c.epochs) == (0.5, 1.0, 0.1, "jsd", "uniform", 1e-3, 420)
+    assert cfg("wdim").gamma == 1.0 and cfg("wdim_lc").gamma == 0.0     # the quick preset's WDIM prior weight
 
 
 @pytest.mark.parametrize("name,critic", [(n, "paper") for n in PAPER_NAMES] + [("wdim_lgpc", "direct")])
