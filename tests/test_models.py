@@ -120,7 +120,7 @@ def test_encode_and_dot_equals_explicit_dot_products():
         for j in range(B):
             gamma = (ed.g_block(y[j:j + 1]) + ed.g_short(y[j:j + 1]))[0]                    # [H]
             for m in range(M * M):
-                assert torch.allclose(S[i, j, m], (phi[m] * gamma).sum(), atol=1e-10)
+                assert torch.allclose(S[i, j, m], (phi[m] * gamma).sum() / math.sqrt(8), atol=1e-10)
 
 
 def test_encode_and_dot_shortcuts_start_near_identity():

@@ -215,9 +215,10 @@ class EncodeDotCritic(nn.Module):
     def __init__(self, c_dim: int,          # channels of the local map
                  y_dim: int = 64,           # size of y
                  *, hidden: int = 2048,     # embedding size H
+                 scale: float | None = None,  # multiplies the dot product; None: 1/sqrt(H) (1.0 = DIM's literal critic)
                  tap: str = "conv"):        # which encoder tap feeds `c`
         super().__init__()
-        self.tap = tap
+        self.tap, self.scale = tap, hidden ** -0.5 if scale is None else float(scale)
         self.g_block = nn.Sequential(nn.Linear(y_dim, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU(), nn.Linear(hidden, hidden))
         self.g_short = nn.Linear(y_dim, hidden, bias=False)
         self.l_block = nn.Sequential(nn.Conv2d(c_dim, hidden, 1, bias=False), nn.BatchNorm2d(hidden), nn.ReLU(), nn.Conv2d(hidden, hidden, 1))
@@ -229,9 +230,9 @@ class EncodeDotCritic(nn.Module):
         phi = (self.l_block(c) + self.l_short(c)).flatten(2).transpose(1, 2)
         return self.l_norm(phi), self.g_block(y) + self.g_short(y)
 
-    def scores(self, c, y):   # all pairs [B, B, L], scores[i, j, m] = <phi(c_i^(m)), gamma(y_j)>
+    def scores(self, c, y):   # all pairs [B, B, L], scores[i, j, m] = scale * <phi(c_i^(m)), gamma(y_j)>
         phi, gamma = self.embed(c, y)
-        return torch.einsum("imh,jh->ijm", phi, gamma)
+        return torch.einsum("imh,jh->ijm", phi, gamma) * self.scale
 
     def forward(self, c, y, *, negatives="all"):   # -> pos [B*L], neg [B*L, K]
         return local_pairs(self.scores(c, y), negatives)
