@@ -9,14 +9,6 @@ import torch.nn.functional as F
 from wdim_nb.bounds import (KINDS, correlated_gaussians, gaussian_critic, gaussian_mi, logmeanexp, mi_bound,
                             mi_bound_pairs)
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    "Thousands of tiny matrices: torch's thread pool only adds overhead (much of it on a shared CPU)."
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 S3 = torch.tensor([[1., 0., 2.], [3., 2., -1.], [0., 1., 4.]], dtype=torch.float64)
 OFF3 = ~torch.eye(3, dtype=torch.bool)

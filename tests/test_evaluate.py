@@ -11,8 +11,6 @@ from wdim_nb.data import get_dataset
 from wdim_nb.evaluate import (cluster_accuracy, cpu_threads, evaluate, extract_features, kmeans_accuracy, linear_probe,
                               mine_estimate, mlp_probe, ndm, shuffle_dims, standardize)
 
-torch.set_num_threads(1)  # small tensors; avoids oversubscribing a shared CPU
-
 
 class Tiny(nn.Module):
     def __init__(self, y_dim=6):

@@ -13,8 +13,6 @@ from wdim_nb.instability import (bias_variance, drift_slope, ema, explosion_stat
                                  js_uniform_shift, mi_to_rho, onehot_mi, onehot_sample, run_onehot, run_staircase,
                                  staircase_mi, train_critic, wasserstein_1d)
 
-torch.set_num_threads(1)  # tiny tensors on a shared CPU
-
 
 @pytest.mark.parametrize("N", [2, 5, 16])
 def test_onehot_sample_mi(N):

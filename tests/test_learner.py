@@ -10,12 +10,6 @@ from wdim_nb.learner import Config, NonFiniteError, check, fit
 from wdim_nb.methods import METHODS, register
 from wdim_nb.data import get_dataset
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():   # tiny tensors: one thread is faster, and much faster on a loaded CPU
-    n = torch.get_num_threads(); torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 SHAPE = (1, 28, 28)
 

@@ -9,12 +9,6 @@ from wdim_nb.data import get_dataset
 from wdim_nb.learner import Config, check, fit
 from wdim_nb.methods import METHODS, ALIASES, Method, get_method, register, resolve_name, frozen
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():   # tiny tensors: one thread is faster, and much faster on a loaded CPU
-    n = torch.get_num_threads(); torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 SHAPE = (1, 12, 12)   # the smallest DIM encoder variant: fast
 

@@ -9,13 +9,6 @@ from wdim_nb.models import (ARCHS, ConcatConvCritic, CoordinatePredictor, Encode
                             PriorDiscriminator, critics, encoder, flops_per_image, global_critic, local_critic,
                             local_pairs, occlude, receptive_field, squash)
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    "The test machine is shared by many processes: one intra-op thread avoids oversubscription (5-10x faster here)."
-    n = torch.get_num_threads(); torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 # (arch, image_shape) -> expected per-sample tap shapes (conv, last_conv, fc)
 SHAPES = {

@@ -8,7 +8,6 @@ import torch
 
 from wdim_nb.sinkhorn import COSTS, EPS_REL, cost_matrix, sinkhorn, wdaa
 
-torch.set_num_threads(1)  # tiny matrices on a shared CPU
 f64 = torch.float64
 
 
