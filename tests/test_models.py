@@ -127,18 +127,31 @@ def test_local_pairs_against_loops():
     B, L = 4, 3
     S = torch.randn(B, B, L)
     pos, neg = local_pairs(S, "all")
-    assert pos.shape == (B * L,) and neg.shape == (B * L, (B - 1) * L)
+    assert pos.shape == (B, L) and neg.shape == (B, (B - 1) * L)      # code i's L positives share its negatives
     for i in range(B):
-        for m in range(L):
-            n = i * L + m
-            assert pos[n] == S[i, i, m]
-            want = torch.stack([S[j, i, mm] for j in range(B) if j != i for mm in range(L)])
-            assert torch.equal(neg[n].sort().values, want.sort().values)   # every location of every other image
+        want = torch.stack([S[j, i, mm] for j in range(B) if j != i for mm in range(L)])
+        assert torch.equal(neg[i].sort().values, want.sort().values)   # every location of every other image
+        for m in range(L): assert pos[i, m] == S[i, i, m]
     pos, neg = local_pairs(S, B - 1)
     for i in range(B):
         for m in range(L):
             assert torch.equal(neg[i * L + m].sort().values,
                                torch.stack([S[j, i, m] for j in range(B) if j != i]).sort().values)
+
+
+@pytest.mark.parametrize("kind", ["dv", "jsd", "infonce", "nwj", "tuba", "smile", "js"])
+def test_local_pairs_shared_negatives_equal_one_row_per_positive(kind):
+    "The compact (B, L) / (B, (B-1) L) form gives the same value and gradient as one negatives row per positive."
+    from wdim_nb.bounds import mi_bound_pairs
+    torch.manual_seed(0)
+    B, L = 4, 3
+    S = torch.randn(B, B, L, dtype=torch.float64, requires_grad=True)
+    pos, neg = local_pairs(S, "all")
+    v1 = mi_bound_pairs(pos, neg, kind)
+    (g1,) = torch.autograd.grad(v1, S, retain_graph=True)
+    v2 = mi_bound_pairs(pos.reshape(-1), neg.repeat_interleave(L, 0), kind)   # the expanded layout, built by hand
+    (g2,) = torch.autograd.grad(v2, S)
+    assert torch.allclose(v1, v2, rtol=1e-12) and torch.allclose(g1, g2, rtol=1e-10, atol=1e-14)
 
 
 def test_local_pairs_same_location_equals_per_location_matrix_bound():
@@ -160,8 +173,8 @@ def test_critic_set_scores_shapes_and_gradients():
         S = net["global"](taps[net["global"].tap], taps["y"])
         pos, neg = net["local"](taps[net["local"].tap], taps["y"])
         L = math.prod(enc.tap_shapes["conv"][1:])
-        K = 2 * L if loc == "dot" else 1
-        assert S.shape == (3, 3) and pos.shape == (3 * L,) and neg.shape == (3 * L, K)
+        want = ((3, L), (3, 2 * L)) if loc == "dot" else ((3 * L,), (3 * L, 1))   # dot: all negatives, shared per code
+        assert S.shape == (3, 3) and (pos.shape, neg.shape) == want
         d = net["prior"](squash(taps["y"]))
         assert d.shape == (3,)
         total = S.mean() + pos.mean() - neg.mean() + d.mean() + net["coord"].loss(taps["conv"], taps["y"])

@@ -11,7 +11,8 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['repo_root', 'get_device', 'seed_everything', 'provenance', 'figures_dir', 'save_figure', 'save_table']
+__all__ = ['repo_root', 'get_device', 'fast_bf16', 'autocast', 'seed_everything', 'provenance', 'figures_dir', 'save_figure',
+           'save_table']
 
 # %% ../nbs/00_core.ipynb #0bfdbe61
 def repo_root(start: str | Path | None = None) -> Path:
@@ -29,6 +30,20 @@ def get_device(device: str | torch.device = "auto") -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} asked for CUDA but none is available here; use device='auto' or 'cpu'")
     return dev
+
+def fast_bf16(device: str | torch.device) -> bool:
+    "Whether bfloat16 matmuls are fast on `device`: CUDA with bf16 support, or a CPU with AMX tiles or AVX512-BF16."
+    dev = torch.device(device)
+    if dev.type == "cuda": return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if dev.type != "cpu": return False
+    cpu = getattr(torch, "cpu", None)
+    return any(bool(getattr(cpu, f, lambda: False)()) for f in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"))
+
+def autocast(device: str | torch.device, enabled: bool = True):
+    "bf16 autocast on `device` where `fast_bf16` says it pays (networks run in bf16); a disabled autocast elsewhere."
+    dev = torch.device(device)
+    on = enabled and fast_bf16(dev)
+    return torch.autocast(dev.type, dtype=torch.bfloat16, enabled=on) if on else torch.autocast(dev.type, enabled=False)
 
 # %% ../nbs/00_core.ipynb #949b405c
 def seed_everything(seed: int) -> None:

@@ -15,8 +15,8 @@ from . import models as M
 from .bounds import mi_bound, mi_bound_pairs
 
 # %% auto #0
-__all__ = ['METHODS', 'ALIASES', 'PRIORS', 'register', 'method_names', 'resolve_name', 'get_method', 'unwrap', 'frozen',
-           'sample_prior', 'Method', 'DIM', 'WDIM', 'RandomProjection', 'MIGEMethod']
+__all__ = ['METHODS', 'ALIASES', 'PRIORS', 'register', 'method_names', 'resolve_name', 'get_method', 'unwrap', 'frozen', 'adam',
+           'sample_prior', 'Method', 'fp32', 'DIM', 'WDIM', 'RandomProjection', 'MIGEMethod']
 
 # %% ../nbs/06_methods.ipynb #3c35e3ad
 METHODS: dict[str, type] = {}   # full name -> Method subclass
@@ -59,6 +59,12 @@ def frozen(m: nn.Module, *args):
     params = {k: v.detach() for k, v in m.named_parameters()}
     return functional_call(m, {**params, **dict(m.named_buffers())}, args)
 
+def adam(params, lr: float) -> torch.optim.Adam:
+    "Adam over `params`, fused into one kernel where this torch build supports it (same update, fewer passes)."
+    params = list(params)
+    try: return torch.optim.Adam(params, lr=lr, fused=True)
+    except (RuntimeError, TypeError, ValueError): return torch.optim.Adam(params, lr=lr)
+
 def sample_prior(kind: str, like: torch.Tensor) -> torch.Tensor:
     "Samples of the prior V shaped like `like`: `uniform` on [0, 1]^d (DIM Sec. 3.3) or standard `gaussian`."
     if kind == "uniform": return torch.rand_like(like)
@@ -79,7 +85,7 @@ class Method:
     def build(self, cfg, shape) -> nn.ModuleDict: raise NotImplementedError
     def optimizers(self, models, cfg) -> dict:
         "Default: one Adam over every parameter."
-        return {"main": torch.optim.Adam(models.parameters(), lr=cfg.lr)}
+        return {"main": adam(models.parameters(), cfg.lr)}
     def loss(self, models, x, cfg) -> tuple[dict, dict]: raise NotImplementedError
     def state_dict(self) -> dict: return {}          # method-internal state to checkpoint (e.g. a moving average)
     def load_state_dict(self, sd: dict) -> None: pass
@@ -88,9 +94,16 @@ class Method:
 def _bound_opts(cfg) -> dict:
     return dict(getattr(cfg, "bound_options", None) or {})
 
+def fp32(t: torch.Tensor):
+    "Context in which autocast is off on `t`'s device: bounds, log-sum-exp, Sinkhorn and SSGE always run in float32."
+    return torch.autocast(t.device.type, enabled=False)
+
 def _mi_terms(prefix: str, out, cfg, state: dict | None = None) -> tuple[torch.Tensor, dict]:
-    "Bound and diagnostics from a critic's output: a (B, B) score matrix or a `(pos, neg)` pair."
+    "Bound and diagnostics (in float32) from a critic's output: a (B, B) score matrix or a `(pos, neg)` pair."
     opts = _bound_opts(cfg) | ({"state": state} if cfg.mi_bound == "mine" else {})
+    with fp32(out[0] if isinstance(out, (tuple, list)) else out): return _bound(prefix, out, cfg, opts)
+
+def _bound(prefix, out, cfg, opts):
     try:
         if isinstance(out, (tuple, list)):
             val, log = mi_bound_pairs(out[0].float(), out[1].float(), cfg.mi_bound, log=True, **opts)
@@ -128,7 +141,8 @@ class DIM(Method):
         m = nn.ModuleDict({"encoder": enc})
         if self.has_global:   # DIM Table 5 reads the last conv layer; WDIM's G the second conv layer
             m["global_critic"] = M.global_critic(cfg.arch, s["last_conv" if cfg.arch == "dim" else "conv"], cfg.y_dim)
-        if self.has_local: m["local_critic"] = M.local_critic(cfg.arch, s["conv"][0], cfg.y_dim, kind=cfg.local_critic)
+        if self.has_local: m["local_critic"] = M.local_critic(cfg.arch, s["conv"][0], cfg.y_dim, kind=cfg.local_critic,
+                                                           hidden=getattr(cfg, "critic_hidden", None))
         if self._needs_disc(cfg): m["prior_disc"] = M.PriorDiscriminator(cfg.y_dim)
         return m
 
@@ -137,8 +151,8 @@ class DIM(Method):
 
     def optimizers(self, models, cfg):
         main = [p for k, m in models.items() if k != "prior_disc" for p in m.parameters()]
-        opts = {"main": torch.optim.Adam(main, lr=cfg.lr)}
-        if "prior_disc" in models: opts["prior"] = torch.optim.Adam(models["prior_disc"].parameters(), lr=cfg.lr)
+        opts = {"main": adam(main, cfg.lr)}
+        if "prior_disc" in models: opts["prior"] = adam(models["prior_disc"].parameters(), cfg.lr)
         return opts
 
     def loss(self, models, x, cfg):
@@ -176,7 +190,7 @@ class WDIM(DIM):
     paper = dict(epochs=420, batch_size=64, lr=1e-3, arch="wdim")   # WDIM Sec. 5.1
 
     def optimizers(self, models, cfg):
-        return {"main": torch.optim.Adam(models.parameters(), lr=cfg.lr)}
+        return {"main": adam(models.parameters(), cfg.lr)}
 
     def _sinkhorn(self, models, y, cfg, terms, diag):
         from wdim_nb.sinkhorn import sinkhorn, wdaa
@@ -185,10 +199,10 @@ class WDIM(DIM):
             B = y.shape[0]
             d = torch.sigmoid(models["prior_disc"](torch.cat([v, y])).float()).reshape(-1, 1)
             dv, dy = d.split(B)
-            terms["prior"] = cfg.gamma * wdaa(dv, dy, cfg.sinkhorn_eps)
+            with fp32(d): terms["prior"] = cfg.gamma * wdaa(dv, dy, cfg.sinkhorn_eps)
             diag |= {"prior_d_std": d.std().detach(), "prior_d_gap": (dv.mean() - dy.mean()).abs().detach()}
         else:                                # direct: distance between prior samples and codes
-            terms["prior"] = cfg.gamma * sinkhorn(v.float(), y.float(), cfg.sinkhorn_eps, debias=True)
+            with fp32(y): terms["prior"] = cfg.gamma * sinkhorn(v.float(), y.float(), cfg.sinkhorn_eps, debias=True)
         diag["prior_w"] = (terms["prior"] / cfg.gamma).detach() if cfg.gamma else terms["prior"].detach()
 
 # %% ../nbs/06_methods.ipynb #f54df90b
@@ -218,7 +232,7 @@ class MIGEMethod(Method):
         from wdim_nb.stein import mige
         y = models["encoder"](x)["y"].float()
         xs = models["projection"](x.float()) if "projection" in models else x.float().flatten(1)
-        s = mige(xs, y)
+        with fp32(y): s = mige(xs, y)
         return {"global": -cfg.alpha * s}, {"global_surrogate": s.detach()}
 
 register(MIGEMethod)

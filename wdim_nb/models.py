@@ -146,16 +146,19 @@ class GlobalCritic(nn.Module):
 def local_pairs(scores,              # [B, B, L], scores[i, j, m] = T(c_i^(m), y_j)
                 negatives="all",     # "all" (every location of every other image) or an int K (same location, K images)
                ):
-    "Split all-pairs local scores into `pos` (B*L,) and `neg` (B*L, K) for `mi_bound_pairs` (DIM Sec. 3.2, A.2)."
+    """Split all-pairs local scores into positives and negatives for `mi_bound_pairs` (DIM Sec. 3.2, A.2).
+
+    `negatives="all"`: pos (B, L), neg (B, (B-1) L): the L positives of code i share one row of negatives, which is
+    what every bound needs without repeating that row L times. An int K: pos (B*L,), neg (B*L, K)."""
     B, B2, L = scores.shape
     if B != B2: raise ValueError(f"scores must be [B, B, L], got {tuple(scores.shape)}")
     if B < 2: raise ValueError("local negatives come from other images: need a batch of at least 2")
     pos = scores.diagonal(0, 0, 1).T.reshape(-1)                   # [B*L], row (i, m) = S[i, i, m]
     by_code = scores.permute(1, 0, 2)                              # [B (code i), B (local image j), L]
     j = (torch.arange(B, device=scores.device)[:, None] + torch.arange(1, B, device=scores.device)) % B  # [B, B-1] j != i
-    if negatives == "all":                                         # every (j != i, m') for code i, by shift k = j - i
-        neg = by_code.gather(1, j[:, :, None].expand(B, B - 1, L)).reshape(B, 1, (B - 1) * L)
-        return pos, neg.expand(B, L, (B - 1) * L).reshape(B * L, (B - 1) * L)
+    if negatives == "all":   # every (j != i, m') for code i, shared by its L positives: pos [B, L], neg [B, (B-1) L]
+        neg = by_code.gather(1, j[:, :, None].expand(B, B - 1, L)).reshape(B, (B - 1) * L)
+        return pos.reshape(B, L), neg
     K = _check_k(negatives, B)
     neg = by_code.transpose(1, 2).gather(2, j[:, None, :K].expand(B, L, K))                               # [B, L, K]
     return pos, neg.reshape(B * L, K)
