@@ -162,3 +162,24 @@ def test_augmentations():
         assert any(torch.equal(c[b], xp[b, :, i:i + 32, j:j + 32]) for i in range(9) for j in range(9))
     assert set(AUGMENTATIONS) >= {"flip", "crop_flip", "crop64_flip", "center64"}
     with pytest.raises(ValueError): random_crop(x, 100)
+
+
+def test_corrupt_gzip_names_the_file_and_remedy(tmp_path):
+    "zlib's raw `Error -3 while decompressing data` named no file; it must say which one and what to do."
+    import gzip, zlib
+    folder = write_fake("mnist", tmp_path, n=50)
+    p = folder / "t10k-images-idx3-ubyte"
+    z = bytearray(gzip.compress(p.read_bytes(), mtime=0)); p.unlink()
+    z[10] = 0xFF                                            # first deflate byte: an invalid block type (zlib Error -3)
+    (folder / "t10k-images-idx3-ubyte.gz").write_bytes(bytes(z))
+    with pytest.raises(CorruptFileError, match="t10k-images-idx3-ubyte.gz.*delete it and provide it again") as e:
+        get_dataset("mnist", "test", tmp_path, download=False)
+    assert isinstance(e.value.__cause__, zlib.error)
+
+
+@pytest.mark.parametrize("n", [-5, 0, 2.5, True])
+def test_n_must_be_positive_whole_number(tmp_path, n):
+    write_fake("mnist", tmp_path, n=6)
+    for name, where in (("mnist", tmp_path), ("synthetic", None), ("digits", None)):
+        with pytest.raises(ValueError, match="must be a whole number >= 1"):
+            get_dataset(name, "train", where or "data", n=n, download=False)

@@ -1,5 +1,5 @@
 "Learner: config validation, exact resume, non-finite detection, DDP with gloo."
-import csv, os, socket
+import csv, json, os, socket
 
 import pytest
 import torch
@@ -111,3 +111,163 @@ def test_ddp_two_gloo_processes(tmp_path):
     assert r0["world"] == r1["world"] == 2 and r0["steps"] == r1["steps"] == 3
     assert torch.equal(r0["params"], r1["params"]) and torch.isfinite(r0["params"]).all()   # DDP kept them in sync
     assert len(rows(tmp_path / "ddp" / "metrics.csv")) == 3                                  # rank 0 wrote the log
+
+
+# --- run identity, ownership, starting afresh --------------------------------------------------------------------
+def ckpt_step(run):
+    return L.read_checkpoint(run / "checkpoint.pt")["pos"]["step"]
+
+
+def test_resume_with_other_result_settings_is_refused(tmp_path, ds):
+    fit(tiny(max_steps=2, out_dir=str(tmp_path), name="r"), ds, progress=False)
+    before = (tmp_path / "r" / "config.json").read_text()
+    with pytest.raises(L.RunMismatchError) as e:
+        fit(tiny(max_steps=2, seed=7, lr=5e-4, out_dir=str(tmp_path), name="r"), ds, progress=False)
+    msg = str(e.value)
+    assert "seed: 0 -> 7" in msg and "lr: 0.001 -> 0.0005" in msg and "fresh=True" in msg and "name=" in msg
+    with pytest.raises(L.RunMismatchError, match="method: 'dim_l' -> 'dim_lg'"):
+        fit(tiny(method="dim_lg", max_steps=2, out_dir=str(tmp_path), name="r"), ds, progress=False)
+    assert (tmp_path / "r" / "config.json").read_text() == before                 # nothing was rewritten
+    # execution settings may differ, and a longer run continues the shorter one
+    r = fit(tiny(max_steps=4, device="cpu", ckpt_every=1, log_every=1, nonfinite="skip", out_dir=str(tmp_path), name="r"),
+            ds, progress=False)
+    assert [m["step"] for m in r["metrics"]] == [3, 4] and ckpt_step(tmp_path / "r") == 4
+    with pytest.raises(L.RunMismatchError, match="past this run's 3 steps"):    # would leave a step-4 checkpoint under max_steps=3
+        fit(tiny(max_steps=3, out_dir=str(tmp_path), name="r"), ds, progress=False)
+    r = fit(tiny(max_steps=2, seed=7, out_dir=str(tmp_path), name="r"), ds, progress=False, fresh=True)   # the explicit overwrite
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["seed"] == 7 and ckpt_step(tmp_path / "r") == 2
+
+
+def test_fresh_start_keeps_the_previous_run_until_it_has_a_checkpoint(tmp_path, ds):
+    run = tmp_path / "f"
+    Crash.calls, Crash.crash_at = 0, None
+    fit(tiny(method="test_crash", max_steps=6, out_dir=str(tmp_path), name="f"), ds, progress=False)
+    old = rows(run / "metrics.csv")
+    Crash.calls, Crash.crash_at = 0, 3                      # the new run is interrupted at step 3, before any checkpoint
+    with pytest.raises(KeyboardInterrupt):
+        fit(tiny(method="test_crash", max_steps=6, out_dir=str(tmp_path), name="f"), ds, progress=False, resume=False)
+    assert not (run / "checkpoint.pt").exists() and len(rows(run / "metrics.csv")) == 2
+    assert rows(run / L.PREVIOUS / "metrics.csv") == old and ckpt_step(run / L.PREVIOUS) == 6   # old run intact
+    Crash.crash_at = None                                   # rerun normally: from step 0, not from the old checkpoint
+    r = fit(tiny(method="test_crash", max_steps=6, out_dir=str(tmp_path), name="f"), ds, progress=False)
+    assert r["steps"] == 6 and [m["step"] for m in r["metrics"]] == [1, 2, 3, 4, 5, 6]
+    assert [x["step"] for x in rows(run / "metrics.csv")] == [str(i) for i in range(1, 7)] and ckpt_step(run) == 6
+    assert not (run / L.PREVIOUS).exists()                  # replaced once the new run had a checkpoint
+
+
+def test_run_folder_is_locked(tmp_path, ds):
+    import subprocess, sys
+    run = tmp_path / "l"; run.mkdir()
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (run / L.LOCK).write_text(json.dumps(dict(pid=live.pid, host=socket.gethostname())))
+        with pytest.raises(L.RunLockedError, match=f"in use by process {live.pid}"):
+            fit(tiny(max_steps=1, out_dir=str(tmp_path), name="l"), ds, progress=False)
+        assert sorted(p.name for p in run.iterdir()) == [L.LOCK]                   # nothing of the second run
+    finally: live.kill(); live.wait()
+    r = fit(tiny(max_steps=1, out_dir=str(tmp_path), name="l"), ds, progress=False)    # its process is dead: taken over
+    assert r["steps"] == 1 and not (run / L.LOCK).exists()
+
+
+def test_run_names_are_one_plain_folder(tmp_path, ds):
+    (tmp_path / "keep.txt").write_text("not the project's")
+    for bad in ("", ".", "..", "../x", "a/b", "/abs"):
+        with pytest.raises(ValueError, match="plain folder name"):
+            fit(tiny(max_steps=1, out_dir=str(tmp_path / "o"), name=bad), ds, progress=False, fresh=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
+    run = tmp_path / "o" / "n"; run.mkdir(parents=True); (run / "notes.txt").write_text("mine")
+    fit(tiny(max_steps=1, out_dir=str(tmp_path / "o"), name="n"), ds, progress=False)
+    fit(tiny(max_steps=1, out_dir=str(tmp_path / "o"), name="n"), ds, progress=False, fresh=True)
+    assert (run / "notes.txt").read_text() == "mine"                                # only the project's files move
+
+
+# --- failures handled where they happen ---------------------------------------------------------------------------
+class NaNWeights(METHODS["wdim_lpc"]):
+    "A diverged WDIM encoder: from call `at` on its weights are NaN, so NaN codes reach the Sinkhorn prior."
+    name, at, calls = "test_nan_weights", 2, 0
+    def loss(self, models, x, cfg):
+        type(self).calls += 1
+        if type(self).calls == type(self).at:
+            with torch.no_grad():
+                for p in unwrap(models["encoder"]).parameters(): p.fill_(float("nan"))
+        return super().loss(models, x, cfg)
+
+
+class NaNBatches(METHODS["wdim_lpc"]):
+    "Batches whose codes are NaN on the calls listed in `bad` (the weights stay finite)."
+    name, bad, calls = "test_nan_batches", (), 0
+    def loss(self, models, x, cfg):
+        type(self).calls += 1
+        return super().loss(models, x * float("nan") if type(self).calls in type(self).bad else x, cfg)
+
+
+from wdim_nb.methods import unwrap
+register(NaNWeights); register(NaNBatches)
+
+
+def test_nonfinite_loss_inputs_are_named_and_skippable(tmp_path, ds):
+    NaNWeights.calls = 0
+    with pytest.raises(NonFiniteError) as e:
+        fit(tiny(method="test_nan_weights", max_steps=4, out_dir=str(tmp_path), name="w"), ds, progress=False)
+    assert e.value.step == 2 and e.value.term == "output of 'encoder'" and "step 2" in str(e.value)
+    NaNBatches.calls, NaNBatches.bad = 0, (2,)
+    r = fit(tiny(method="test_nan_batches", max_steps=4, nonfinite="skip", out_dir=str(tmp_path), name="b"), ds, progress=False)
+    assert [x["skipped"] for x in rows(tmp_path / "b" / "metrics.csv")] == ["0", "1", "0", "0"] and r["skipped"] == 1
+    assert all(torch.isfinite(p).all() for p in r["encoder"].parameters())
+
+
+def test_skip_reports_warns_and_fails_when_nothing_was_learned(tmp_path, ds):
+    NaNBatches.calls, NaNBatches.bad = 0, (2, 3, 4, 5)
+    with pytest.warns(RuntimeWarning, match="4 of 6 steps skipped"):
+        r = fit(tiny(method="test_nan_batches", max_steps=6, nonfinite="skip", out_dir=str(tmp_path), name="m"), ds, progress=False)
+    assert r["skipped"] == 4
+    NaNBatches.calls, NaNBatches.bad = 0, range(1, 100)
+    with pytest.raises(NonFiniteError, match="nothing was learned"):
+        fit(tiny(method="test_nan_batches", max_steps=3, nonfinite="skip", out_dir=str(tmp_path), name="all"), ds, progress=False)
+    assert not (tmp_path / "all" / "checkpoint.pt").exists()
+
+
+def test_checks_run_before_training_and_leave_no_folder(tmp_path, ds):
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['remine_lamda'\]"):
+        fit(tiny(bound_options={"remine_lamda": 0.1}, out_dir=str(tmp_path), name="c"), ds, progress=False)
+    with pytest.raises(ValueError, match="batch_size=32 exceeds the 24 training images"):
+        fit(tiny(batch_size=32, out_dir=str(tmp_path), name="c"), ds, progress=False)
+    assert not (tmp_path / "c").exists()
+
+
+def test_checkpoint_by_wall_clock(tmp_path, ds):
+    Crash.calls, Crash.crash_at = 0, 3
+    with pytest.raises(KeyboardInterrupt):
+        fit(tiny(method="test_crash", max_steps=5, ckpt_every=100, ckpt_minutes=1e-9, out_dir=str(tmp_path), name="t"),
+            ds, progress=False)
+    assert ckpt_step(tmp_path / "t") == 2                    # saved by time after every step, not by ckpt_every
+    Crash.crash_at = None
+
+
+# --- files from elsewhere -----------------------------------------------------------------------------------------
+def test_truncated_and_malicious_checkpoints_are_refused(tmp_path, ds):
+    fit(tiny(max_steps=1, out_dir=str(tmp_path), name="k"), ds, progress=False)
+    ck = tmp_path / "k" / "checkpoint.pt"
+    good = ck.read_bytes()
+    ck.write_bytes(good[: len(good) // 2])
+    with pytest.raises(L.CheckpointError, match="truncated or corrupt") as e:
+        fit(tiny(max_steps=2, out_dir=str(tmp_path), name="k"), ds, progress=False)
+    assert str(ck) in str(e.value) and "fresh=True" in str(e.value)
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self): return (os.system, (f"touch {marker}",))
+    torch.save(dict(models={}, optimizers={}, method={}, rng={}, pos=dict(step=0), config={}, extra=Payload()), ck)
+    with pytest.raises(L.CheckpointError, match="refused"):
+        fit(tiny(max_steps=2, out_dir=str(tmp_path), name="k"), ds, progress=False)
+    assert not marker.exists()                               # the payload never ran
+    ck.write_bytes(good)
+    assert L.read_checkpoint(ck)["pos"]["step"] == 1         # a real checkpoint loads with weights_only=True
+
+
+def test_metrics_keep_columns_that_appear_later(tmp_path):
+    log = L.MetricsLog(tmp_path / "m.csv")
+    log.write(dict(step=1, total=1.0)); log.write(dict(step=2, total=2.0, extra=5.0)); log.write(dict(step=3, total=3.0))
+    got = rows(tmp_path / "m.csv")
+    assert list(got[0]) == ["step", "total", "extra"] and [r["extra"] for r in got] == ["", "5.0", ""]
+    assert not (tmp_path / "m.csv.tmp").exists()

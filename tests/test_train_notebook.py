@@ -12,15 +12,19 @@ FAST_EVAL = dict(taps=["y"], probes=["mlp", "linear"], mlp_epochs=1, ndm_steps=5
 
 def test_train_notebook_runs_from_nbs_folder(tmp_path):
     "JupyterLab's working directory is nbs/; the run must still land where out_dir says and hold every artefact."
-    pm.execute_notebook(str(NB), str(tmp_path / "out.ipynb"), kernel_name="python3", cwd=str(NB.parent), progress_bar=False,
-                        parameters=dict(dataset="synthetic", max_steps=2, batch_size=16, out_dir=str(tmp_path), name="nb",
-                                        eval_train=128, eval_test=64, eval_options=FAST_EVAL, progress=False))
+    out = pm.execute_notebook(str(NB), str(tmp_path / "out.ipynb"), kernel_name="python3", cwd=str(NB.parent), progress_bar=False,
+                              parameters=dict(dataset="synthetic", max_steps=2, batch_size=16, out_dir=str(tmp_path), name="nb",
+                                              eval_train=128, eval_test=64, eval_options=FAST_EVAL, progress=False,
+                                              nonfinite="skip", ckpt_every=1, ckpt_minutes=None))
     run = tmp_path / "nb"
     for f in ("config.json", "metrics.csv", "checkpoint.pt", "eval.json", "loss_curves.png"): assert (run / f).exists(), f
     cfg, ev = json.loads((run / "config.json").read_text()), json.loads((run / "eval.json").read_text())
     assert cfg["method"] == "wdim" and cfg["max_steps"] == 2
+    assert (cfg["nonfinite"], cfg["ckpt_every"], cfg["ckpt_minutes"]) == ("skip", 1, None)   # settable from the notebook
     assert set(ev["probe"]["y"]) == {"mlp", "linear"} and "y" in ev["baselines"]["random_encoder"]["probe"]
     assert len((run / "metrics.csv").read_text().splitlines()) == 3          # header + 2 steps
+    printed = "".join(o.get("text", "") for c in out.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    assert f"results in {run}" in printed                                     # says where the results went
 
 
 def test_train_notebook_rejects_bad_parameters_before_work(tmp_path):
@@ -28,3 +32,14 @@ def test_train_notebook_rejects_bad_parameters_before_work(tmp_path):
         pm.execute_notebook(str(NB), str(tmp_path / "bad.ipynb"), kernel_name="python3", progress_bar=False,
                             parameters=dict(method="wdim_xyz", dataset="synthetic", out_dir=str(tmp_path), name="bad"))
     assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.parametrize("params, msg", [(dict(lrr=0.5), r"unknown parameter\(s\) \['lrr'\]"),
+                                          (dict(eval_train="abc"), "eval_train='abc' must be a whole number"),
+                                          (dict(eval_options=dict(prob=["mlp"])), r"unknown key\(s\) \['prob'\]")])
+def test_train_notebook_rejects_unknown_and_evaluation_parameters_before_training(tmp_path, params, msg):
+    "papermill only warns about an unknown -p name; the notebook must stop, and evaluation settings fail before training."
+    with pytest.raises(pm.PapermillExecutionError, match=msg):
+        pm.execute_notebook(str(NB), str(tmp_path / "bad.ipynb"), kernel_name="python3", progress_bar=False,
+                            parameters=dict(dataset="synthetic", max_steps=1, batch_size=16, out_dir=str(tmp_path), name="u", **params))
+    assert not (tmp_path / "u").exists()

@@ -15,9 +15,16 @@ __all__ = ['repo_root', 'get_device', 'fast_bf16', 'autocast', 'seed_everything'
            'save_table']
 
 # %% ../nbs/00_core.ipynb #0bfdbe61
+def _package_repo() -> Path | None:
+    "The repository this package was installed from: the folder above `wdim_nb/` when it holds `settings.ini`."
+    import wdim_nb
+    q = Path(wdim_nb.__file__).resolve().parent.parent
+    return q if (q / "settings.ini").is_file() else None
+
 def repo_root(start: str | Path | None = None) -> Path:
-    "The folder holding `settings.ini` above `start` (default: the working directory), else the working directory."
-    p = Path(start or Path.cwd()).resolve()
+    "The repository of this package (editable or in-place install), whatever the working directory; with `start`, the folder holding `settings.ini` above `start`. Else the working directory."
+    if start is None: return _package_repo() or Path.cwd().resolve()
+    p = Path(start).resolve()
     for q in (p, *p.parents):
         if (q / "settings.ini").exists(): return q
     return p

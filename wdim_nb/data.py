@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_data.ipynb #f83b239d
 from __future__ import annotations
-import gzip, os, pickle
+import gzip, os, pickle, zlib
 from pathlib import Path
 
 import numpy as np
@@ -65,14 +65,19 @@ def to_float(images: torch.Tensor) -> torch.Tensor:
     return images.float() / 127.5 - 1
 
 # %% ../nbs/04_data.ipynb #9ff3d1fc
-def _corrupt(path, why): return CorruptFileError(f"{path}: {why}. The file is truncated or corrupt: delete it and provide it again.")
+def _corrupt(path, why):
+    "A CorruptFileError naming `path` and the remedy (for a file of a system package: reinstall that package)."
+    system = any(str(Path(path).resolve()).startswith(str(Path(d).resolve())) for ds in SYSTEM_DIRS.values() for d in ds)
+    fix = ("reinstall the package that installed it (e.g. `sudo apt-get install --reinstall dataset-fashion-mnist`), "
+           "or put a good copy into data_dir" if system else "delete it and provide it again")
+    return CorruptFileError(f"{path}: {why}. The file is truncated or corrupt: {fix}.")
 
 def read_idx(path) -> np.ndarray:
     "Read an IDX file (MNIST / Fashion-MNIST format), gzipped or plain, as a numpy array."
     path = Path(path)
     try:
         with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as f: raw = f.read()
-    except (OSError, EOFError) as e: raise _corrupt(path, f"cannot be read ({e})") from e
+    except (OSError, EOFError, zlib.error) as e: raise _corrupt(path, f"cannot be read ({type(e).__name__}: {e})") from e
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 8 or not 1 <= raw[3] <= 3:
         raise _corrupt(path, "not an IDX file of uint8 (bad magic number)")
     nd = raw[3]
@@ -247,6 +252,8 @@ def get_dataset(name: str,              # one of `DATASETS`
                 **options) -> ImageDataset:     # digits: size; synthetic: shape, n_classes, seed, noise
     "Load a split of a dataset as one uint8 `ImageDataset` [N, C, H, W] with int64 labels (-1 when unlabeled)."
     if name not in DATASETS: raise ValueError(f"unknown dataset {name!r}; choose one of {list(DATASETS)}")
+    if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
+        raise ValueError(f"n={n!r} must be a whole number >= 1 (how many images to keep), or None for all")
     if split not in DATASETS[name]: raise ValueError(f"dataset {name!r} has splits {list(DATASETS[name])}, not {split!r}")
     allowed = {"digits": {"size"}, "synthetic": {"shape", "n_classes", "seed", "noise"}}.get(name, set())
     if set(options) - allowed:

@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_learner.ipynb #b940aa59
 from __future__ import annotations
-import csv, json, math, os, random, socket, time
+import csv, inspect, json, math, os, pickle, random, socket, time, warnings
 from dataclasses import dataclass, field, asdict, fields, replace
 from pathlib import Path
 
@@ -18,8 +18,10 @@ from . import data as D
 from .methods import METHODS, get_method, method_names, resolve_name, unwrap, PRIORS
 
 # %% auto #0
-__all__ = ['PRESETS', 'NONFINITE', 'PRIOR_CRITICS', 'ARCHS', 'Config', 'resolved', 'check', 'save_checkpoint', 'load_checkpoint',
-           'MetricsLog', 'NonFiniteError', 'forward_backward', 'fit', 'main']
+__all__ = ['PRESETS', 'NONFINITE', 'PRIOR_CRITICS', 'ARCHS', 'RESULT_FREE', 'RUN_FILES', 'LOCK', 'PREVIOUS', 'SKIP_WARN',
+           'Config', 'resolved', 'check', 'RunMismatchError', 'run_folder', 'differences', 'RunLockedError', 'RunLock',
+           'CheckpointError', 'save_checkpoint', 'read_checkpoint', 'load_checkpoint', 'MetricsLog', 'NonFiniteError',
+           'forward_backward', 'fit', 'main']
 
 # %% ../nbs/07_learner.ipynb #73869ddb
 PRESETS = {
@@ -32,7 +34,7 @@ ARCHS = ("dim", "wdim")
 
 @dataclass
 class Config:
-    "Everything that defines a training run; saved as `config.json` beside its results."
+    "Everything that defines a training run; saved as `config.json` beside its results and inside every checkpoint."
     method: str = "wdim"             # a registered method or alias (`method_names()`)
     dataset: str = "fashion_mnist"   # a name in `wdim_nb.data.DATASETS`
     preset: str = "quick"            # `quick` (CPU-sized) or `paper`
@@ -58,10 +60,11 @@ class Config:
     seed: int = 0
     device: str = "auto"             # `auto`, `cpu`, `cuda`, `cuda:1`, ...
     data_dir: str = "data"           # relative paths are taken from the repository root
-    out_dir: str = "runs"            # the run writes to out_dir/name/
-    name: str | None = None          # run name (default: method_dataset_preset_s<seed>)
-    nonfinite: str = "stop"          # on a non-finite loss or gradient: `stop` (raise) or `skip` the step
+    out_dir: str = "runs"            # the run writes to out_dir/name/ (relative: from the repository root)
+    name: str | None = None          # run name, one plain folder name (default: method_dataset_preset_s<seed>)
+    nonfinite: str = "stop"          # on a non-finite loss, gradient or loss input: `stop` (raise) or `skip` the step
     ckpt_every: int = 500            # steps between checkpoints (one is always written at the end)
+    ckpt_minutes: float | None = 10.0    # also checkpoint when this many minutes passed since the last one (None: off)
     log_every: int = 1               # steps between metric rows
     amp: bool = False                # bf16 autocast (CUDA only)
     channels_last: bool = False      # channels_last memory format (CUDA only)
@@ -70,13 +73,12 @@ class Config:
 # %% ../nbs/07_learner.ipynb #1c4cb7fc
 _INT = ("epochs", "max_steps", "batch_size", "local_negatives", "mige_proj_dim", "y_dim", "subsample", "seed",
         "ckpt_every", "log_every")
-_FLOAT = ("lr", "alpha", "beta", "gamma", "sinkhorn_eps")
+_FLOAT = ("lr", "alpha", "beta", "gamma", "sinkhorn_eps", "ckpt_minutes")
 _STR = ("method", "dataset", "preset", "mi_bound", "local_critic", "prior", "prior_critic", "arch", "augment", "device",
         "data_dir", "out_dir", "name", "nonfinite")
 _BOOL = ("amp", "channels_last", "compile")
 _OPTIONAL = ("epochs", "max_steps", "batch_size", "lr", "alpha", "beta", "gamma", "mi_bound", "arch", "subsample",
-             "local_critic", "local_negatives",
-             "augment", "name")
+             "local_critic", "local_negatives", "augment", "name", "ckpt_minutes")
 
 def _type_problems(cfg) -> list[str]:
     out = []
@@ -128,6 +130,26 @@ def _data_problem(cfg) -> str | None:
     return (f"dataset {cfg.dataset!r} is not on disk ({', '.join(map(str, folders))}) and this machine is offline: "
             f"{D._howto(cfg.dataset, data_dir)}; or use dataset='fashion_mnist' (Debian package) or 'synthetic'")
 
+def _name_problem(name) -> str | None:
+    "Why `name` is not one plain folder name (None when it is)."
+    if (not isinstance(name, str) or name in ("", ".", "..") or any(c in name for c in "/\\\0")
+            or Path(name).name != name or len(name.encode()) > 255 or not name.isprintable()):
+        return (f"name={name!r} must be one plain folder name: not empty, not '.' or '..', without '/', '\\\\', NUL or "
+                f"control characters (e.g. name='wdim_try2')")
+    return None
+
+def _bound_problem(cfg) -> str | None:
+    "Try the bound once with `cfg.bound_options` on a fixed 4x4 score matrix: unknown keys or bad values fail now."
+    from wdim_nb.bounds import mi_bound, mi_bound_pairs
+    opts = dict(cfg.bound_options)
+    valid = [p.name for p in inspect.signature(mi_bound_pairs).parameters.values()
+             if p.kind is p.KEYWORD_ONLY and p.name not in ("log", "state")]
+    bad = sorted(set(opts) - set(valid))
+    if bad: return f"bound_options has unknown key(s) {bad}; valid: {', '.join(valid)}"
+    try: mi_bound(torch.eye(4), cfg.mi_bound, **opts, **({"state": {}} if cfg.mi_bound == "mine" else {}))
+    except (TypeError, ValueError) as e: return f"bound_options={opts!r} with mi_bound={cfg.mi_bound!r}: {e}"
+    return None
+
 def check(cfg: Config, *, data: bool = True) -> Config:
     "Validate `cfg` (resolved first); raise one ValueError listing every problem with the valid choices."
     probs = _type_problems(cfg)
@@ -148,10 +170,13 @@ def check(cfg: Config, *, data: bool = True) -> Config:
     need(cfg.augment is None or cfg.augment in D.AUGMENTATIONS, f"augment={cfg.augment!r} is unknown; valid: None, {', '.join(D.AUGMENTATIONS)}")
     from wdim_nb.bounds import KINDS
     need(cfg.mi_bound in KINDS, f"mi_bound={cfg.mi_bound!r} is unknown; valid: {', '.join(KINDS)}")
+    if cfg.mi_bound in KINDS: need(not (p := _bound_problem(cfg)), p)
+    need(not (p := _name_problem(cfg.name)), p)
     for k in ("epochs", "batch_size", "y_dim", "ckpt_every", "log_every", "mige_proj_dim"):
         need(getattr(cfg, k) is None or getattr(cfg, k) >= 1, f"{k}={getattr(cfg, k)!r} must be >= 1")
     for k in ("max_steps", "subsample"):
         need(getattr(cfg, k) is None or getattr(cfg, k) >= 1, f"{k}={getattr(cfg, k)!r} must be >= 1 or None")
+    need(cfg.ckpt_minutes is None or cfg.ckpt_minutes > 0, f"ckpt_minutes={cfg.ckpt_minutes!r} must be > 0 or None")
     need(cfg.lr is not None and 0 < cfg.lr < 1, f"lr={cfg.lr!r} must be in (0, 1)")
     need(cfg.sinkhorn_eps > 0, f"sinkhorn_eps={cfg.sinkhorn_eps!r} must be > 0")
     if cfg.method in method_names():
@@ -188,17 +213,114 @@ def _wrap(models: nn.ModuleDict, cfg, device, world) -> nn.ModuleDict:
         models[k] = m
     return models
 
+# %% ../nbs/07_learner.ipynb #9addcfa9
+RESULT_FREE = ("device", "data_dir", "out_dir", "name", "ckpt_every", "ckpt_minutes", "log_every", "channels_last",
+               "compile", "epochs", "max_steps", "nonfinite", "preset")   # may differ between a checkpoint and its resume
+RUN_FILES = ("config.json", "metrics.csv", "checkpoint.pt", "eval.json", "loss_curves.png", "probes.png")
+_TMP_FILES = ("config.json.tmp", "metrics.csv.tmp", "checkpoint.pt.tmp")
+LOCK, PREVIOUS = "run.lock", "previous"
+
+class RunMismatchError(ValueError):
+    "A run folder holds a run whose result settings differ from the ones asked for."
+
+def run_folder(cfg: Config) -> Path:
+    "`out_dir/name` of a checked `cfg`; a relative `out_dir` is taken from the repository root."
+    out = Path(cfg.out_dir)
+    return (out if out.is_absolute() else repo_root() / out) / cfg.name
+
+def differences(saved: dict, cfg: Config) -> list[str]:
+    "The settings, outside `RESULT_FREE`, in which the run saved as `saved` (a Config dict) differs from `cfg`."
+    name = lambda m: resolve_name(m) if isinstance(m, str) and m in method_names() else m
+    out = []
+    for k, v in asdict(cfg).items():
+        if k in RESULT_FREE: continue
+        old = saved.get(k, "(not recorded)")
+        if k == "method": old, v = name(old), name(v)
+        if old != v: out.append(f"{k}: {old!r} -> {v!r}")
+    return out
+
+# %% ../nbs/07_learner.ipynb #99fa7dea
+class RunLockedError(RuntimeError):
+    "Another live process owns the run folder."
+
+def _alive(pid: int) -> bool:
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: return True
+    return True
+
+class RunLock:
+    "Own `folder` while the `with` block runs: `folder/run.lock` holds pid and host; a dead process's lock is taken over."
+    def __init__(self, folder): self.path, self.me = Path(folder) / LOCK, dict(pid=os.getpid(), host=socket.gethostname())
+    def holder(self) -> dict | None:
+        try: return json.loads(self.path.read_text())
+        except FileNotFoundError: return None
+        except (OSError, ValueError): return {}           # being written, or garbage: treat as held
+    def _stale(self, h) -> bool:
+        return bool(h) and h.get("host") == self.me["host"] and isinstance(h.get("pid"), int) and not _alive(h["pid"])
+    def __enter__(self):
+        for _ in range(5):
+            try: fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                h = self.holder()
+                if h is None: continue                    # released meanwhile: try again
+                if not self._stale(h):
+                    who = f"process {h.get('pid')} on {h.get('host')} (since {h.get('since', '?')})" if h else "an unknown process"
+                    raise RunLockedError(f"{self.path.parent} is in use by {who}: wait for that run to finish or give "
+                                         f"this one another name. If that process is gone, delete {self.path}.") from None
+                aside = self.path.with_name(f"{LOCK}.stale.{os.getpid()}")
+                try: os.replace(self.path, aside)         # only one process wins the take-over
+                except FileNotFoundError: continue
+                aside.unlink(missing_ok=True); continue
+            with os.fdopen(fd, "w") as f: json.dump(self.me | {"since": time.strftime("%Y-%m-%d %H:%M:%S")}, f)
+            return self
+        raise RunLockedError(f"could not take {self.path}: other processes keep creating it")
+    def __exit__(self, *exc):
+        if (self.holder() or {}).get("pid") == self.me["pid"]: self.path.unlink(missing_ok=True)
+
+# %% ../nbs/07_learner.ipynb #bc6f148d
+def _remove_run_files(folder: Path) -> None:
+    "Delete the project's files in `folder`, then the folder itself if that left it empty."
+    for f in RUN_FILES + _TMP_FILES: (folder / f).unlink(missing_ok=True)
+
+def _drop_previous(run_dir: Path) -> None:
+    prev = run_dir / PREVIOUS
+    if prev.is_dir():
+        _remove_run_files(prev)
+        try: prev.rmdir()
+        except OSError: pass                              # a file that is not ours: leave it and the folder
+
+def _clear_for_new_run(run_dir: Path) -> Path | None:
+    "Before step 0: move the previous run's files into `previous/` (or discard a checkpoint-less attempt); returns where they went."
+    present = [f for f in RUN_FILES if (run_dir / f).exists()]
+    if not present: return None
+    prev = run_dir / PREVIOUS
+    if prev.is_dir() and not (run_dir / "checkpoint.pt").exists():
+        _remove_run_files(run_dir); return prev           # an attempt that saved nothing; previous/ keeps the last run
+    _drop_previous(run_dir)
+    prev.mkdir(exist_ok=True)
+    for f in present: os.replace(run_dir / f, prev / f)
+    return prev
+
 # %% ../nbs/07_learner.ipynb #44d9f399
+class CheckpointError(RuntimeError):
+    "A checkpoint cannot be read, or carries objects other than tensors and plain data; the message says what to do."
+
 def _rng_state() -> dict:
-    return dict(python=random.getstate(), numpy=np.random.get_state(), torch=torch.get_rng_state(),
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    return dict(python=random.getstate(), torch=torch.get_rng_state(),
+                numpy=dict(kind=kind, keys=torch.from_numpy(keys.astype(np.int64)), pos=int(pos), has_gauss=int(has_gauss),
+                           gauss=float(gauss)),
                 cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [])
 
 def _set_rng_state(s: dict) -> None:
-    random.setstate(s["python"]); np.random.set_state(s["numpy"]); torch.set_rng_state(s["torch"])
+    n = s["numpy"]
+    random.setstate(s["python"]); torch.set_rng_state(s["torch"])
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
     if s["cuda"] and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s["cuda"])
 
 def save_checkpoint(path, models, opts, method, pos: dict, cfg) -> Path:
-    "Atomically write models, optimisers, method state, RNG states and data position `pos` to `path`."
+    "Atomically write models, optimisers, method state, RNG states, data position `pos` and `cfg` to `path`."
     path = Path(path); tmp = path.with_name(path.name + ".tmp")
     torch.save(dict(models={k: unwrap(m).state_dict() for k, m in models.items()},
                     optimizers={k: o.state_dict() for k, o in opts.items()}, method=method.state_dict(),
@@ -206,9 +328,27 @@ def save_checkpoint(path, models, opts, method, pos: dict, cfg) -> Path:
     os.replace(tmp, path)
     return path
 
-def load_checkpoint(path, models, opts, method) -> dict:
-    "Restore what `save_checkpoint` wrote into `models`, `opts`, `method` and the RNGs; returns the data position."
-    ck = torch.load(path, map_location="cpu", weights_only=False)
+def read_checkpoint(path) -> dict:
+    "The dict `save_checkpoint` wrote, loaded with `weights_only=True`; `CheckpointError` naming the file otherwise."
+    path = Path(path)
+    try: ck = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        why = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"{path} was refused: it carries Python objects other than tensors and plain data, which "
+                              f"loading would execute ({why}). wdim_nb never writes such objects; open it only if you "
+                              f"trust its source, or train this run again with fresh=True or another name.") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as e:
+        raise CheckpointError(f"{path} cannot be read ({type(e).__name__}: {str(e).strip().splitlines()[0]}): it is "
+                              f"truncated or corrupt. Restore it from a copy, or train again from step 0 with "
+                              f"fresh=True (the old files move to {path.parent / PREVIOUS}) or another name.") from None
+    if not isinstance(ck, dict) or not {"models", "optimizers", "method", "rng", "pos", "config"} <= set(ck):
+        raise CheckpointError(f"{path} is not a wdim_nb checkpoint (keys {sorted(ck) if isinstance(ck, dict) else type(ck).__name__}); "
+                              f"train again with fresh=True or another name")
+    return ck
+
+def load_checkpoint(path_or_ck, models, opts, method) -> dict:
+    "Restore a checkpoint (a path or `read_checkpoint`'s dict) into `models`, `opts`, `method` and the RNGs; returns the data position."
+    ck = path_or_ck if isinstance(path_or_ck, dict) else read_checkpoint(path_or_ck)
     for k, m in models.items(): unwrap(m).load_state_dict(ck["models"][k])
     for k, o in opts.items(): o.load_state_dict(ck["optimizers"][k])
     method.load_state_dict(ck["method"])
@@ -217,96 +357,181 @@ def load_checkpoint(path, models, opts, method) -> dict:
 
 # %% ../nbs/07_learner.ipynb #b0a90220
 class MetricsLog:
-    "Append-only CSV of per-step metrics; `truncate(step)` drops rows after `step` (resume)."
+    "CSV of per-step metrics that keeps every column (a new one widens the header, atomically); `truncate(step)` drops rows after `step`."
     def __init__(self, path, enabled: bool = True): self.path, self.enabled, self.cols, self.rows = Path(path), enabled, None, []
+    def _read(self) -> tuple[list, list]:
+        if not self.path.exists() or self.path.stat().st_size == 0: return [], []
+        with open(self.path, newline="") as f:
+            rd = csv.DictReader(f); rows = list(rd)
+            return list(rd.fieldnames or []), rows
+    def _rewrite(self, cols, rows) -> None:
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with open(tmp, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=cols); w.writeheader(); w.writerows(rows)
+        os.replace(tmp, self.path)
+        self.cols = list(cols)
     def truncate(self, step: int) -> None:
-        if not (self.enabled and self.path.exists()): return
-        with open(self.path) as f:
-            rd = csv.DictReader(f); rows = [r for r in rd if int(r["step"]) <= step]; self.cols = rd.fieldnames
-        with open(self.path, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=self.cols); w.writeheader(); w.writerows(rows)
+        if not self.enabled: return
+        cols, rows = self._read()
+        if cols: self._rewrite(cols, [r for r in rows if int(r["step"]) <= step])
     def write(self, row: dict) -> None:
         "Append `row` (this process's rows are also kept in `.rows`)."
         self.rows.append(row)
         if not self.enabled: return
-        if self.cols is None: self.cols = list(row)
+        if self.cols is None: self.cols = self._read()[0]
+        if self.cols and any(k not in self.cols for k in row):
+            cols, rows = self._read()
+            cols = cols or self.cols
+            return self._rewrite(cols + [k for k in row if k not in cols], rows + [row])
+        if not self.cols: self.cols = list(row)
         with open(self.path, "a", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=self.cols, extrasaction="ignore")
+            w = csv.DictWriter(f, fieldnames=self.cols)
             if f.tell() == 0: w.writeheader()
             w.writerow(row)
 
 # %% ../nbs/07_learner.ipynb #d330bf32
 class NonFiniteError(FloatingPointError):
-    "A loss term or a gradient became NaN/inf; `.term` names it and `.step` says when."
-    def __init__(self, msg, term, step): super().__init__(msg); self.term, self.step = term, step
+    "A loss term, a gradient or an input of the loss became NaN/inf; `.term` names it and `.step` says when."
+    def __init__(self, msg, term, step=None): super().__init__(msg); self.term, self.step = term, step
 
 def _grad_norm(m: nn.Module) -> torch.Tensor:
     gs = [p.grad for p in m.parameters() if p.grad is not None]
     if not gs: return torch.zeros(())
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(gs)))
 
+def _finite(out) -> bool:
+    "Whether every floating-point tensor in `out` (a tensor, or a dict/list/tuple of them) is finite."
+    if isinstance(out, torch.Tensor): return not out.is_floating_point() or bool(torch.isfinite(out).all())
+    if isinstance(out, dict): return all(_finite(v) for v in out.values())
+    if isinstance(out, (list, tuple)): return all(_finite(v) for v in out)
+    return True
+
+def _nonfinite_source(x, models, outputs) -> str | None:
+    "What fed a non-finite value into the loss: the batch, a network's output (in call order), or a network's weights."
+    if not _finite(x): return "input batch"
+    for k, out in outputs:
+        if not _finite(out): return f"output of {k!r}"
+    for k, m in models.items():
+        if not _finite(list(m.parameters())): return f"weights of {k!r}"
+    return None
+
 def forward_backward(method, models, opts, x, cfg, amp=None) -> tuple[dict, dict, torch.Tensor, dict]:
     "One step up to the update: loss terms, diagnostics, their sum (back-propagated), gradient norm per network."
-    with amp or torch.autocast("cpu", enabled=False): terms, diag = method.loss(models, x, cfg)
+    outputs = []
+    hooks = [m.register_forward_hook(lambda mod, args, out, k=k: outputs.append((k, out))) for k, m in models.items()]
+    try:
+        with amp or torch.autocast("cpu", enabled=False): terms, diag = method.loss(models, x, cfg)
+    except (ValueError, RuntimeError, FloatingPointError) as e:
+        src = _nonfinite_source(x, models, outputs)
+        if src is None: raise
+        raise NonFiniteError(f"non-finite {src} reached the loss, which raised {type(e).__name__}: {e}", src) from e
+    finally:
+        for h in hooks: h.remove()
     loss = sum(terms.values())
     for o in opts.values(): o.zero_grad(set_to_none=True)
     loss.backward()
     gnorm = {f"grad_{k}": _grad_norm(m) for k, m in models.items() if any(True for _ in m.parameters())}
     return terms, diag, loss, gnorm
 
-def _first_bad(names, values) -> str | None:
-    for n, v in zip(names, values):
-        if not math.isfinite(v): return n
-    return None
+def _first_nonfinite(terms, gnorm, world) -> tuple[str | None, list]:
+    "The first non-finite loss term or gradient norm (every rank agrees), and all values moved to the host at once."
+    names = [f"loss term {k!r}" for k in terms] + [f"gradient of {k[5:]!r}" for k in gnorm]
+    vals = torch.stack([t.detach().float().reshape(()) for t in terms.values()] + [g.float() for g in gnorm.values()])
+    host = vals.tolist()
+    bad = next((n for n, v in zip(names, host) if not math.isfinite(v)), None)
+    if world > 1:
+        flag = torch.tensor([float(bad is not None)], device=vals.device); dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        bad = bad or ("a loss or gradient on another rank" if flag.item() else None)
+    return bad, host
 
-# %% ../nbs/07_learner.ipynb #db5c3d5a
-def fit(cfg: Config,                     # the run; validated here before anything else
-        dataset=None,                    # an `ImageDataset` to train on instead of `get_dataset(cfg.dataset)`
-        *, resume: bool = True,          # continue from out_dir/name/checkpoint.pt when it exists
-        progress: bool = True,           # tqdm bar (rank 0)
-        fresh: bool = False) -> dict:    # delete an existing run folder first
-    "Train `cfg.method` on `cfg.dataset`; write config.json, metrics.csv, checkpoint.pt to out_dir/name/."
-    cfg = check(cfg, data=dataset is None)
+def _row(pos, seconds, skipped, terms, vals, loss, gnorm, diag) -> dict:
+    "One metrics row: position, time, skipped flag, every loss term, their total, gradient norms, diagnostics."
+    dv = torch.stack([v.detach().float().reshape(()) for v in diag.values()]).tolist() if diag else []
+    row = dict(step=pos["step"], epoch=pos["epoch"], batch=pos["batch"], time=round(seconds, 3), skipped=int(skipped))
+    row |= dict(zip(terms, vals[:len(terms)])) | {"total": loss.item()}
+    return row | dict(zip(gnorm, vals[len(terms):])) | dict(zip(diag, dv))
+
+# %% ../nbs/07_learner.ipynb #d1ec202f
+SKIP_WARN = 3   # more skipped steps than this in one call of `fit` give a warning
+
+def _skip_report(name, skipped: list, done: int) -> None:
+    "Warn when more than `SKIP_WARN` of `done` steps were skipped; `NonFiniteError` when all were (nothing learned)."
+    if not skipped: return
+    first, term = skipped[0]
+    msg = f"{name}: {len(skipped)} of {done} steps skipped by nonfinite='skip' (the first at step {first}: non-finite {term})"
+    if len(skipped) == done:
+        raise NonFiniteError(msg + ": nothing was learned. Lower lr or change the bound, and start again with "
+                             "fresh=True or another name.", term, first)
+    if len(skipped) > SKIP_WARN: warnings.warn(msg + "; the other steps trained.", RuntimeWarning, stacklevel=3)
+
+# %% ../nbs/07_learner.ipynb #afcdd5f5
+def _devices(cfg) -> tuple[torch.device, int, int]:
+    "(device, rank, world): under torchrun each rank takes its LOCAL_RANK's GPU."
     device = get_device(cfg.device)
     rank, world = _dist_init(device)
     if device.type == "cuda" and world > 1: device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)))
-    run_dir = Path(cfg.out_dir) if Path(cfg.out_dir).is_absolute() else repo_root() / cfg.out_dir
-    run_dir = run_dir / cfg.name
-    if fresh and rank == 0 and run_dir.exists():
-        for p in run_dir.iterdir(): p.unlink() if p.is_file() else None
-    if rank == 0:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=1) + "\n")
+    return device, rank, world
 
-    # data: one uint8 tensor on the device
+def _training_data(cfg, dataset, world) -> tuple[D.ImageDataset, int]:
+    "The (sub-sampled) training images and the number of steps of the run; ValueError when they do not fit `cfg`."
     ds = dataset if dataset is not None else D.get_dataset(cfg.dataset, "unlabeled" if cfg.dataset == "stl10" else "train",
                                                              cfg.data_dir, n=cfg.subsample)
-    if cfg.subsample and len(ds) > cfg.subsample: ds = D.ImageDataset(ds.images[:cfg.subsample], ds.labels[:cfg.subsample], ds.classes, ds.name)
-    ds = ds.to(device)
-    per_epoch = D.num_batches(ds, cfg.batch_size)
-    if per_epoch == 0: raise ValueError(f"batch_size={cfg.batch_size} exceeds the {len(ds)} training images")
+    if cfg.subsample and len(ds) > cfg.subsample: ds = ds.subset(slice(0, cfg.subsample))
+    if len(ds) < cfg.batch_size:
+        raise ValueError(f"batch_size={cfg.batch_size} exceeds the {len(ds)} training images of {cfg.dataset!r}"
+                         f"{f' (subsample={cfg.subsample})' if cfg.subsample else ''}: lower batch_size or use more images")
     if cfg.batch_size % world: raise ValueError(f"batch_size={cfg.batch_size} must be divisible by the {world} processes")
-    total = per_epoch * cfg.epochs if cfg.max_steps is None else min(cfg.max_steps, per_epoch * cfg.epochs)
+    per_epoch = D.num_batches(ds, cfg.batch_size)
+    return ds, per_epoch * cfg.epochs if cfg.max_steps is None else min(cfg.max_steps, per_epoch * cfg.epochs)
 
-    # method, networks, optimisers: identical on every rank (same seed), then DDP keeps them so
-    seed_everything(cfg.seed)
+# %% ../nbs/07_learner.ipynb #efc587fa
+def _resume_point(cfg, run_dir: Path, total: int, fresh: bool) -> dict | None:
+    "The checkpoint this run continues from (None: step 0); RunMismatchError when the folder holds another run."
+    if fresh: return None
+    ckpt, cj = run_dir / "checkpoint.pt", run_dir / "config.json"
+    ck, saved, src = (read_checkpoint(ckpt) if ckpt.exists() else None), None, ckpt
+    if ck is not None: saved = ck["config"]
+    elif cj.exists():
+        try: saved, src = json.loads(cj.read_text()), cj
+        except ValueError: saved = None                     # unreadable and without a checkpoint: nothing to keep
+    diff = differences(saved, cfg) if isinstance(saved, dict) else []
+    if diff:
+        raise RunMismatchError(
+            f"{run_dir} holds a run with other settings ({src.name}): {'; '.join(diff)}. Train under another name "
+            f"(name='...'), or start this name over with fresh=True (train.ipynb: -p fresh True), which moves its files "
+            f"to {run_dir / PREVIOUS}/ until the new run's first checkpoint.")
+    if ck is not None and ck["pos"]["step"] > total:
+        raise RunMismatchError(f"{ckpt} is at step {ck['pos']['step']}, past this run's {total} steps (epochs={cfg.epochs}, "
+                               f"max_steps={cfg.max_steps}): raise max_steps or epochs to continue it, or start over "
+                               f"with fresh=True or another name")
+    return ck
+
+def _write_json(path: Path, obj) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=1) + "\n"); os.replace(tmp, path)
+
+# %% ../nbs/07_learner.ipynb #db5c3d5a
+def _train(cfg, ds, total, ck, run_dir, device, rank, world, progress) -> dict:
+    "Build the method's networks (restored from `ck` when given) and run the steps up to `total`."
+    seed_everything(cfg.seed)   # method, networks, optimisers: identical on every rank (same seed), then DDP keeps them so
     method = get_method(cfg.method)
     models = method.build(cfg, ds.shape).to(device)
     if cfg.channels_last and device.type == "cuda": models = models.to(memory_format=torch.channels_last)
     opts = method.optimizers(models, cfg)
     ckpt, log = run_dir / "checkpoint.pt", MetricsLog(run_dir / "metrics.csv", enabled=rank == 0)
     pos = dict(step=0, epoch=0, batch=0)
-    if resume and ckpt.exists():
-        pos = load_checkpoint(ckpt, models, opts, method)
+    if ck is not None:
+        pos = load_checkpoint(ck, models, opts, method)
         log.truncate(pos["step"])
-    elif rank == 0 and log.path.exists(): log.path.unlink()
     models = _wrap(models, cfg, device, world)
     if world > 1: torch.manual_seed(cfg.seed * 1000 + pos["step"] * world + rank)   # prior samples differ per rank
 
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if cfg.amp and device.type == "cuda" else torch.autocast("cpu", enabled=False)
     from tqdm.auto import tqdm
     bar = tqdm(total=total, initial=pos["step"], disable=not progress or rank != 0, desc=cfg.name, leave=False)
-    t0, step, stopped = time.time(), pos["step"], "done"
+    t0 = last_save = time.time()
+    step0 = step = saved_at = pos["step"]
+    skipped = []
     models.train()
     for epoch in range(pos["epoch"], cfg.epochs):
         start = pos["batch"] if epoch == pos["epoch"] else 0
@@ -314,36 +539,64 @@ def fit(cfg: Config,                     # the run; validated here before anythi
             if step >= total: break
             if world > 1: x = x.chunk(world)[rank]
             if cfg.channels_last and device.type == "cuda": x = x.contiguous(memory_format=torch.channels_last)
-            terms, diag, loss, gnorm = forward_backward(method, models, opts, x, cfg, amp)
-            names = [f"loss term {k!r}" for k in terms] + [f"gradient of {k[5:]!r}" for k in gnorm]
-            vals = torch.stack([t.detach().float().reshape(()) for t in terms.values()] + [g.float() for g in gnorm.values()])
-            if world > 1:
-                flag = (~torch.isfinite(vals)).any().float().reshape(1); dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-                bad = _first_bad(names, vals.tolist()) or ("a loss or gradient on another rank" if flag.item() else None)
-            else: bad = _first_bad(names, vals.tolist())
+            try:
+                terms, diag, loss, gnorm = forward_backward(method, models, opts, x, cfg, amp)
+                bad, vals, why = *_first_nonfinite(terms, gnorm, world), ""
+            except NonFiniteError as e:          # the loss could not be computed from non-finite inputs
+                for o in opts.values(): o.zero_grad(set_to_none=True)
+                terms, diag, loss, gnorm, vals, bad, why = {}, {}, torch.tensor(float("nan")), {}, [], e.term, f" ({e})"
             if bad is not None and cfg.nonfinite == "stop":
                 bar.close()
-                raise NonFiniteError(f"step {step + 1} (epoch {epoch}, batch {b}) of {cfg.name}: non-finite {bad}; "
+                raise NonFiniteError(f"step {step + 1} (epoch {epoch}, batch {b}) of {cfg.name}: non-finite {bad}{why}; "
                                      f"the weights were not updated (last checkpoint: {ckpt if ckpt.exists() else 'none'}). "
                                      f"Lower lr, change the bound, or set nonfinite='skip'.", bad, step + 1)
             if bad is None:
                 for o in opts.values(): o.step()
+            else: skipped.append((step + 1, bad))
             step += 1; bar.update(1)
             pos = dict(step=step, epoch=epoch, batch=b + 1)
             if step % cfg.log_every == 0 or step == total:
-                dv = torch.stack([v.detach().float().reshape(()) for v in diag.values()]).tolist() if diag else []
-                row = dict(step=step, epoch=epoch, batch=b + 1, time=round(time.time() - t0, 3), skipped=int(bad is not None))
-                row |= dict(zip(terms, vals.tolist()[:len(terms)])) | {"total": loss.item()}
-                row |= dict(zip(gnorm, vals.tolist()[len(terms):])) | dict(zip(diag, dv))
-                log.write(row)
-            if rank == 0 and (step % cfg.ckpt_every == 0 or step == total): save_checkpoint(ckpt, models, opts, method, pos, cfg)
+                log.write(_row(pos, time.time() - t0, bad is not None, terms, vals, loss, gnorm, diag))
+            due = step % cfg.ckpt_every == 0 or (cfg.ckpt_minutes is not None and time.time() - last_save >= 60 * cfg.ckpt_minutes)
+            if rank == 0 and due and step < total:
+                save_checkpoint(ckpt, models, opts, method, pos, cfg); _drop_previous(run_dir)
+                last_save, saved_at = time.time(), step
             if world > 1 and step % cfg.ckpt_every == 0: dist.barrier()
         if step >= total: break
         pos = dict(step=step, epoch=epoch + 1, batch=0)
     bar.close()
-    if rank == 0 and step > 0 and not ckpt.exists(): save_checkpoint(ckpt, models, opts, method, pos, cfg)
+    _skip_report(cfg.name, skipped, step - step0)
+    if rank == 0 and (saved_at != step or not ckpt.exists()):
+        save_checkpoint(ckpt, models, opts, method, pos, cfg); _drop_previous(run_dir)
     return dict(cfg=cfg, method=method, models=models, encoder=unwrap(models["encoder"]), run_dir=run_dir,
-                metrics=log.rows, steps=step, rank=rank, world=world, seconds=time.time() - t0)
+                metrics=log.rows, steps=step, skipped=len(skipped), rank=rank, world=world, seconds=time.time() - t0)
+
+# %% ../nbs/07_learner.ipynb #83886744
+def fit(cfg: Config,                     # the run; validated here before anything else
+        dataset=None,                    # an `ImageDataset` to train on instead of `get_dataset(cfg.dataset)`
+        *, resume: bool = True,          # continue from out_dir/name/checkpoint.pt when its settings agree
+        progress: bool = True,           # tqdm bar (rank 0)
+        fresh: bool = False) -> dict:    # start at step 0 (same as resume=False); old files wait in name/previous/
+    "Train `cfg.method` on `cfg.dataset`; write config.json, metrics.csv, checkpoint.pt to `run_folder(cfg)`."
+    from contextlib import nullcontext
+    cfg = check(cfg, data=dataset is None)
+    device, rank, world = _devices(cfg)
+    ds, total = _training_data(cfg, dataset, world)
+    run_dir = run_folder(cfg)
+    created = not run_dir.exists()
+    if rank == 0: run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with RunLock(run_dir) if rank == 0 else nullcontext():
+            ck = _resume_point(cfg, run_dir, total, fresh or not resume)
+            if rank == 0:
+                if ck is None: _clear_for_new_run(run_dir)
+                _write_json(run_dir / "config.json", asdict(cfg))
+            return _train(cfg, ds.to(device), total, ck, run_dir, device, rank, world, progress)
+    except BaseException:
+        if rank == 0 and created:
+            try: run_dir.rmdir()                 # only when still empty
+            except OSError: pass
+        raise
 
 # %% ../nbs/07_learner.ipynb #6313313f
 def main(argv=None) -> dict:
@@ -357,6 +610,8 @@ def main(argv=None) -> dict:
         except (ValueError, SyntaxError): kw[k] = v
     unknown = set(kw) - {f.name for f in fields(Config)}
     if unknown: raise ValueError(f"unknown Config field(s) {sorted(unknown)}; valid: {', '.join(f.name for f in fields(Config))}")
-    return fit(Config(**kw))
+    r = fit(Config(**kw))
+    if r["rank"] == 0: print(f"{r['steps']} steps ({r['skipped']} skipped) -> {r['run_dir']}")
+    return r
 
 if __name__ == "__main__" and "__file__" in globals(): main()   # `python -m wdim_nb.learner`, not a notebook

@@ -1,0 +1,18 @@
+"core: the repository root comes from the package's location, not from the working directory."
+import os, subprocess, sys
+from pathlib import Path
+
+import wdim_nb
+from wdim_nb.core import repo_root
+
+
+def test_repo_root_is_the_package_repository_from_any_folder(tmp_path):
+    here = Path(wdim_nb.__file__).resolve().parent.parent
+    assert repo_root() == here and (here / "settings.ini").is_file()
+    (tmp_path / "settings.ini").write_text("[DEFAULT]\nlib_name = another_project\n")    # inside another nbdev project
+    code = "from wdim_nb.core import repo_root, provenance; from wdim_nb.learner import Config, check, run_folder; " \
+           "print(repo_root()); print(run_folder(check(Config(dataset='synthetic'))).parent)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True,
+                         env=os.environ | {"PYTHONPATH": str(here)}).stdout.split()
+    assert out == [str(here), str(here / "runs")]
+    assert repo_root(tmp_path / "sub") == tmp_path                                        # an explicit start still searches up
