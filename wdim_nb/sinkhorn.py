@@ -16,6 +16,18 @@ __all__ = ['COSTS', 'EPS_REL', 'GRADS', 'cost_matrix', 'wdaa', 'sinkhorn']
 COSTS = ("sqeuclidean", "euclidean")  # valid `cost=` choices
 EPS_REL = 5e-3  # default eps = EPS_REL * median cost (see "Choosing eps")
 
+def _euclidean(sq, x, y, xx, yy):
+    "|x_i - y_j| from the expanded squares `sq`: entries within rounding of 0 are recomputed from differences; zero gradient at 0."
+    near = sq.detach() <= 16 * x.shape[-1] * torch.finfo(sq.dtype).eps * (xx + yy).detach()  # expansion error bound
+    if bool(near.any()):  # typically the diagonal of a cloud against itself: few entries
+        bs = sq.shape[:-2]
+        xb, yb = x.expand(bs + x.shape[-2:]), y.expand(bs + y.shape[-2:])
+        idx = near.nonzero(as_tuple=True)
+        diff = xb[idx[:-2] + (idx[-2],)] - yb[idx[:-2] + (idx[-1],)]
+        sq = sq.index_put(idx, (diff * diff).sum(-1))  # exactly 0 iff x_i == y_j
+    pos = sq > 0
+    return torch.where(pos, torch.where(pos, sq, 1).sqrt(), 0)  # d|x-y| = (x-y)/|x-y| off 0, the subgradient 0 at 0
+
 def cost_matrix(
     x: Tensor,  # (..., n, d) points
     y: Tensor,  # (..., m, d) points
@@ -23,12 +35,11 @@ def cost_matrix(
 ) -> Tensor:  # (..., n, m)
     "Pairwise cost matrix by one matmul; the clouds are first centred on their joint mean (detached) to limit cancellation."
     if cost not in COSTS: raise ValueError(f"cost={cost!r} is not supported; choose one of {COSTS}")
-    shift = torch.cat([x, y], -2).mean(-2, keepdim=True).detach()
-    x, y = x - shift, y - shift
-    sq = (x * x).sum(-1)[..., :, None] + (y * y).sum(-1)[..., None, :] - 2 * (x @ y.transpose(-1, -2))
-    sq = sq.clamp_min(0)
-    if cost == "sqeuclidean": return sq
-    return sq.clamp_min(torch.finfo(sq.dtype).tiny).sqrt()  # finite gradient where x_i == y_j
+    shift = ((x.sum(-2, keepdim=True) + y.sum(-2, keepdim=True)) / (x.shape[-2] + y.shape[-2])).detach()  # broadcasts
+    xc, yc = x - shift, y - shift
+    xx, yy = (xc * xc).sum(-1)[..., :, None], (yc * yc).sum(-1)[..., None, :]
+    sq = (xx + yy - 2 * (xc @ yc.transpose(-1, -2))).clamp_min(0)
+    return sq if cost == "sqeuclidean" else _euclidean(sq, x, y, xx, yy)
 
 # %% ../nbs/02_sinkhorn.ipynb #6f6707ff
 def _check_points(x, y):
