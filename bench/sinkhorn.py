@@ -7,9 +7,11 @@ cost |x - y|^2, float32 on the chosen device, every method on that device. Two c
   matched accuracy: every method at its fastest setting (of a small ladder of eps, tolerance, GeomLoss scaling) whose
                     value is within 1 % of exact OT (POT's ot.emd2 in float64 on the CPU, up to --exact-max-n). Up to
                     --full-ladder-max-n every rung is timed; above it the rungs are tried cheapest first and the first
-                    one within 1 % is taken (the timings of the smaller n show the order).
+                    one within 1 % is taken (the timings of the smaller n show the order), skipping tighter
+                    tolerances at an eps whose own converged value is already > 1 % from exact OT.
 For each reported row `conv_err` is also given: the distance of the value from a float64 Sinkhorn converged to 1e-9 at the
 same eps (for ours and POT, whose values are both <P, C>), i.e. how far each method stopped from its own fixed point.
+Every other rung timed is kept as a row with comparison "other setting tried" (its value and error against exact OT).
 Times are medians over --reps runs of (value, grad wrt x), run round-robin; ratios are to ours in the same setting and run.
 
     python bench/sinkhorn.py                                   # n in 64 256 1024 4096, CPU, figures/sinkhorn_bench.csv
@@ -126,6 +128,9 @@ def main(argv=None):
     ladders, skipped = available()
     for m, why in skipped.items(): print(f"skipping {m}: {why}", flush=True)
     rows, chosen = [], {}
+    xw = torch.rand(16, args.d, device=dev)  # one untimed call of every rung first: library and kernel initialisation
+    for m in ladders:
+        for _, k, build in ladders[m]: fwd_bwd(build(k * 0.01), torch.sigmoid(xw), xw.flip(0), sync)
     for n in args.n:
         g = torch.Generator().manual_seed(args.seed + n)
         x = torch.sigmoid(torch.randn(n, args.d, generator=g)).to(dev)  # codes E(x) in [0,1]^d
@@ -165,30 +170,40 @@ def main(argv=None):
                     i = chosen.get(m, DEFAULTS[m])
                     if (m, i) not in res: res.update(measure([(m, i)]))
                     continue
+                hopeless = set()  # eps multipliers whose own fixed point is > 1 % from exact OT (entropic bias)
                 for i in range(len(ladders[m])):  # cheapest first: the first rung within 1 % of exact OT
+                    k = ladders[m][i][1]
+                    if k in hopeless: continue  # a tighter tolerance only gets closer to a fixed point that misses
                     if (m, i) not in res: res.update(measure([(m, i)]))
                     if res[(m, i)]["rel_err"] <= 0.01: break
-                else: i = min(range(len(ladders[m])), key=lambda i: res[(m, i)]["rel_err"])
+                    if m in VALUE_IS_PC and abs(conv_ref(k) - exact) > 0.01 * exact: hopeless.add(k)
+                else: i = min((j for j in range(len(ladders[m])) if (m, j) in res), key=lambda j: res[(m, j)]["rel_err"])
                 chosen[m] = i
         block = [dict(res[(m, DEFAULTS[m])], comparison="matched eps") for m in ladders]
         block += [dict(res[(m, chosen.get(m, DEFAULTS[m]))], comparison="matched accuracy (<= 1 %)") for m in ladders]
+        shown = {(m, DEFAULTS[m]) for m in ladders} | {(m, chosen.get(m, DEFAULTS[m])) for m in ladders}
+        block += [dict(r, comparison="other setting tried") for key, r in res.items() if key not in shown]
         for r in block:
             k = r["eps"] / eps0
-            r["conv_err"] = abs(r["value"] - conv_ref(k)) / conv_ref(k) if r["method"] in VALUE_IS_PC else None
+            r["conv_err"] = (abs(r["value"] - conv_ref(k)) / conv_ref(k) if r["method"] in VALUE_IS_PC
+                             and r["comparison"] != "other setting tried" else None)
             r["exact_verified"] = exact is not None
             r["exact_seconds"] = t_exact
         rows += block
         for r in block:
+            if r["comparison"] == "other setting tried" and n <= args.full_ladder_max_n: continue
             print(f"n={n:5d} {r['comparison']:26s} {r['method']:20s} {r['setting']:24s} {r['time_ms']:9.1f} ms  "
                   f"err={'n/a' if r['rel_err'] is None else format(r['rel_err'], '.3%')}  "
                   f"conv_err={'n/a' if r['conv_err'] is None else format(r['conv_err'], '.3%')}", flush=True)
     base = {(r["n"], r["comparison"]): r["time_ms"] for r in rows if r["method"] == "ours"}
     for r in rows:
         key = (r["n"], r["comparison"])
+        if key not in base or r["comparison"] == "other setting tried": r["time_vs_ours"] = r["speedup_of_ours_vs_fastest_other"] = None; continue
         others = [o["time_ms"] for o in rows if (o["n"], o["comparison"]) == key and o["method"] != "ours"]
         r["time_vs_ours"] = r["time_ms"] / base[key]
         r["speedup_of_ours_vs_fastest_other"] = min(others) / base[key] if others else None
     for r in rows:
+        if r["time_vs_ours"] is None: continue
         print(f"{r['n']:5d} {r['comparison']:26s} {r['method']:20s} {r['setting']:24s} {r['time_ms']:9.1f} ms "
               f"x{r['time_vs_ours']:.2f} vs ours")
     params = dict(vars(args), eps_rel=EPS_REL, cost="sqeuclidean", x="sigmoid(N(0,1)) codes", y="U[0,1]^d prior",
