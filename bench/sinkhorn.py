@@ -9,7 +9,7 @@ cost |x - y|^2, float32 on the chosen device, every method on that device. Two c
                     --full-ladder-max-n every rung is timed; above it the rungs are tried cheapest first and the first
                     one within 1 % is taken (the timings of the smaller n show the order), skipping tighter
                     tolerances at an eps whose own converged value is already > 1 % from exact OT.
-For each reported row `conv_err` is also given: the distance of the value from a float64 Sinkhorn converged to 1e-9 at the
+For each reported row `conv_err` is also given: the distance of the value from a float64 Sinkhorn converged to 1e-5 at the
 same eps (for ours and POT, whose values are both <P, C>), i.e. how far each method stopped from its own fixed point.
 Every other rung timed is kept as a row with comparison "other setting tried" (its value and error against exact OT).
 Times are medians over --reps runs of (value, grad wrt x), run round-robin; ratios are to ours in the same setting and run.
@@ -145,9 +145,10 @@ def main(argv=None):
             t_exact = time.perf_counter() - t_exact
         ref_cache = {}
         def conv_ref(k):  # float64 Sinkhorn at eps = k * eps0, converged far below every ladder tolerance
-            if k not in ref_cache:
-                ref_cache[k] = sinkhorn(x.double(), y.double(), k * eps0, tol=1e-9, max_iter=100_000, warn=False).item()
-            return ref_cache[k]
+            if k not in ref_cache:  # L1 marginal error 1e-5: 100x below the tightest tolerance compared
+                v, lg = sinkhorn(x.double(), y.double(), k * eps0, tol=1e-5, max_iter=5_000, warn=False, log=True)
+                ref_cache[k] = (v.item(), lg["err"])
+            return ref_cache[k][0]
         def measure(entries):  # entries: [(method, ladder index)] -> {entry: row}
             fns = [ladders[m][i][2](ladders[m][i][1] * eps0) for m, i in entries]
             times, vals = interleaved(fns, x, y, args.reps, args.budget, sync, warmup=dev.type == "cuda")
@@ -187,6 +188,7 @@ def main(argv=None):
             k = r["eps"] / eps0
             r["conv_err"] = (abs(r["value"] - conv_ref(k)) / conv_ref(k) if r["method"] in VALUE_IS_PC
                              and r["comparison"] != "other setting tried" else None)
+            r["conv_ref_marginal_err"] = ref_cache[k][1] if r["conv_err"] is not None else None
             r["exact_verified"] = exact is not None
             r["exact_seconds"] = t_exact
         rows += block
@@ -209,7 +211,7 @@ def main(argv=None):
     params = dict(vars(args), eps_rel=EPS_REL, cost="sqeuclidean", x="sigmoid(N(0,1)) codes", y="U[0,1]^d prior",
                   hardware=hardware(dev), torch=torch.__version__, pot=getattr(ot, "__version__", None),
                   skipped=skipped, timing="median wall time of forward+backward, float32",
-                  accuracy="rel_err vs ot.emd2 (float64); conv_err vs float64 Sinkhorn at tol 1e-9 at the same eps")
+                  accuracy="rel_err vs ot.emd2 (float64); conv_err vs float64 Sinkhorn at tol 1e-5 (L1 marginal; achieved error in conv_ref_marginal_err) at the same eps")
     if args.out:
         out = Path(args.out); out.parent.mkdir(parents=True, exist_ok=True)
         write_csv(rows, out); out.with_suffix(".json").write_text(json.dumps(params, indent=1, default=str) + "\n")
