@@ -92,9 +92,10 @@ def train_targets(rows, source):
     if not mcol or not icol:
         return [dict(section="train_step", metric="columns", value=None, unit="", target="", meets=False,
                      detail=f"{source}: no method / images-per-second column among {cols}")]
-    keys = [c for c in cols if c not in (mcol, icol) and _col([c], "batch", "precision", "dtype", "amp", "bf16", "compile",
-                                                              "channels", "image_size", "size")]
     peak = _col(cols, "peak")
+    measured = ("peak", "frac", "ms", "time", "flop", "per_s", "/s", "speed")  # results, not settings
+    keys = [c for c in cols if c not in (mcol, icol) and not any(k in c.lower() for k in measured)
+            and _col([c], "batch", "precision", "dtype", "amp", "bf16", "compile", "channels", "image_size", "size")]
     by = {}
     for r in rows: by[(r[mcol], tuple(r[k] for k in keys))] = r
     out, dims = [], [r for r in rows if r[mcol] in ("dim_l", "dim(l)")]
