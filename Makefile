@@ -7,7 +7,7 @@ FMNIST := /usr/share/datasets/fashion-mnist
 METHOD ?= wdim
 ARGS   ?=
 
-.PHONY: setup data run demo test export readme clean bench
+.PHONY: setup data run demo test export readme clean bench gpu-wheels gpu-check
 
 setup: $(VENV)/.installed data
 
@@ -50,3 +50,26 @@ clean:
 
 bench:
 	for f in bench/*.py; do $(BIN)/python $$f; done
+
+# The GPU check (bench/README.md): `make gpu-wheels` on a networked machine, then `bash bench/gpu_check.sh` on the GPU.
+# Wheels it installs offline: POT, GeomLoss, tqdm, pytest for CPython 3.10-3.12 on manylinux x86_64 (a few MB; POT is
+# pinned to 0.9.6.post1, whose wheels are 1.5 MB where 0.9.7's are 33 MB). POT needs SciPy (~40 MB a wheel): fetched
+# only for the Python versions listed in GPU_SCIPY, e.g. `make gpu-wheels GPU_SCIPY=3.11`.
+GPU_WHEELS  := bench/wheels
+GPU_PYTHONS ?= 3.10 3.11 3.12
+GPU_SCIPY   ?=
+PIP         ?= $(if $(wildcard $(BIN)/pip),$(BIN)/pip,python3 -m pip)
+GPU_PLAT    := --only-binary=:all: --implementation cp --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 \
+               --platform manylinux_2_24_x86_64 --platform manylinux_2_28_x86_64
+
+gpu-wheels:
+	mkdir -p $(GPU_WHEELS)
+	for v in $(GPU_PYTHONS); do \
+	  $(PIP) download -q $(GPU_PLAT) --python-version $$v -d $(GPU_WHEELS) pytest tqdm exceptiongroup tomli typing_extensions || exit 1; \
+	  $(PIP) download -q $(GPU_PLAT) --python-version $$v --no-deps -d $(GPU_WHEELS) 'pot==0.9.6.post1' geomloss || exit 1; \
+	done
+	for v in $(GPU_SCIPY); do $(PIP) download -q $(GPU_PLAT) --python-version $$v --no-deps -d $(GPU_WHEELS) scipy || exit 1; done
+	@du -sh $(GPU_WHEELS)
+
+gpu-check:
+	bash bench/gpu_check.sh

@@ -86,15 +86,15 @@ def test_bias_variance_table():
 
 def test_critics():
     torch.manual_seed(0)
-    x, y = torch.randn(6, 3), torch.randn(6, 5)
-    sep = SeparableCritic(3, 5, hidden=8, embed_dim=4)
+    x, y = torch.randn(6, 3, dtype=torch.float64), torch.randn(6, 5, dtype=torch.float64)  # float64: a score near 0
+    sep = SeparableCritic(3, 5, hidden=8, embed_dim=4).double()  # would fail a relative float32 test by rounding alone
     s = sep(x, y)
-    assert s.shape == (6, 6) and torch.allclose(s[2, 5], sep.g(x[2]) @ sep.h(y[5]))
-    cat = ConcatCritic(3, 5, hidden=8, layers=2)
+    assert s.shape == (6, 6) and torch.allclose(s[2, 5], sep.g(x[2]) @ sep.h(y[5]), rtol=1e-10, atol=1e-12)
+    cat = ConcatCritic(3, 5, hidden=8, layers=2).double()
     s = cat(x, y)
     W = torch.cat([cat.wx.weight, cat.wy.weight], 1)
     ref = cat.f(torch.nn.functional.linear(torch.cat([x[4], y[1]]), W, cat.wx.bias))
-    assert s.shape == (6, 6) and torch.allclose(s[4, 1], ref.squeeze(), atol=1e-6)
+    assert s.shape == (6, 6) and torch.allclose(s[4, 1], ref.squeeze(), rtol=1e-10, atol=1e-12)
 
 
 def test_js_closed_form_and_exact_w():
