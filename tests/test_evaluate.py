@@ -9,7 +9,7 @@ import torch.nn as nn
 from wdim_nb.bounds import correlated_gaussians, gaussian_mi
 from wdim_nb.data import get_dataset
 from wdim_nb.evaluate import (cluster_accuracy, cpu_threads, evaluate, extract_features, kmeans_accuracy, linear_probe,
-                              mine_estimate, mlp_probe, ndm, shuffle_dims, standardize)
+                              mine_estimate, mlp_probe, ndm, shuffle_dims, standardize, svm_probe)
 
 
 class Tiny(nn.Module):
@@ -90,7 +90,8 @@ def test_ndm_independent_vs_correlated():
     v0, info0 = ndm(indep, steps=100, hidden=(64, 64), log=True)
     v1, info1 = ndm(corr, steps=100, hidden=(64, 64), log=True)
     truth = gaussian_mi(0.9, 2)  # total correlation of [x, y] = I(x; y) = 1.66 nats
-    assert abs(v0) < 0.1 and abs(info0["accuracy"] - 0.5) < 0.06
+    # held-out accuracy of 250 + 250 codes: sampling sd ~0.022; 0.08 = 3.6 sd (seeds 0-3 gave at most 0.042)
+    assert abs(v0) < 0.1 and abs(info0["accuracy"] - 0.5) < 0.08
     assert 0.6 < v1 < truth + 0.3 and info1["accuracy"] > 0.7 and v1 > v0 + 0.5
     # NDM ignores per-dimension monotone maps (KL invariance): a sigmoid changes little
     assert abs(ndm(corr, steps=100, hidden=(64, 64), sigmoid=True) - v1) < 0.4
@@ -100,7 +101,8 @@ def test_mine_gaussian_ground_truth():
     g = torch.Generator().manual_seed(3)
     x, y = correlated_gaussians(1000, 0.8, 2, generator=g)
     est, info = mine_estimate(x, y, steps=150, hidden=64, log=True)
-    assert 0.5 < est < gaussian_mi(0.8, 2) + 0.25 and len(info["train_bound"]) == 150
+    # a 150-step critic with a decaying learning rate: seeds 0-3 gave 0.60-0.87 (truth 1.02); the bar is far from 0
+    assert 0.35 < est < gaussian_mi(0.8, 2) + 0.25 and len(info["train_bound"]) == 150
     assert abs(mine_estimate(x, torch.randn(1000, 2, generator=g), steps=100, hidden=64)) < 0.15
     with pytest.raises(ValueError, match="rows"): mine_estimate(x, y[:10])
 
@@ -121,21 +123,26 @@ def test_evaluate_structure_and_baselines():
     te = get_dataset("synthetic", "test", n=120, shape=(1, 10, 10), n_classes=3)
     res = evaluate(Tiny(), tr, te, random_encoder=Tiny(), n_train=200, n_test=100, mlp_epochs=2,
                    ndm_steps=10, mine_steps=10, progress=False)
-    assert set(res) == {"probe", "ndm", "mine", "kmeans_acc", "baselines", "config"}
+    assert set(res) == {"probe", "ndm", "ndm_sigmoid", "mine", "kmeans_acc", "baselines", "config"}
     assert set(res["probe"]) == {"conv", "fc", "y"}
     for t in ("conv", "fc", "y"):
         assert set(res["probe"][t]) == {"mlp", "linear"} and all(0 <= v <= 1 for v in res["probe"][t].values())
-    assert isinstance(res["ndm"], float) and isinstance(res["mine"], float) and 0 <= res["kmeans_acc"] <= 1
+    assert all(isinstance(res[k], float) for k in ("ndm", "ndm_sigmoid", "mine")) and 0 <= res["kmeans_acc"] <= 1
     assert set(res["baselines"]["raw"]) == {"mlp", "linear", "kmeans_acc"}
     assert res["baselines"]["raw"]["linear"] > 0.9  # synthetic classes are linearly separable in pixels
-    assert set(res["baselines"]["random_encoder"]) == {"probe", "ndm", "mine", "kmeans_acc"}
+    assert set(res["baselines"]["random_encoder"]) == {"probe", "ndm", "ndm_sigmoid", "mine", "kmeans_acc"}
+    assert res["config"]["mine_lr_decay"] == 0.1 and res["config"]["svm_runs"] == 5
     assert res["config"]["n_train"] == 200 and res["config"]["n_test"] == 100
     json.dumps(res)
     # options: one tap, no random encoder, no raw, skip NDM/MINE
     r2 = evaluate(Tiny(), tr, te, taps=("y",), raw=False, probes=("linear",), ndm_steps=0, mine_steps=0, progress=False)
     assert set(r2["probe"]) == {"y"} and set(r2["probe"]["y"]) == {"linear"}
-    assert r2["ndm"] is None and r2["mine"] is None and r2["baselines"] == {"raw": None, "random_encoder": None}
-    with pytest.raises(ValueError, match="mlp"): evaluate(Tiny(), tr, te, probes=("knn",))
+    assert r2["ndm"] is None and r2["ndm_sigmoid"] is None and r2["mine"] is None and r2["baselines"] == {"raw": None, "random_encoder": None}
+    with pytest.raises(ValueError, match="svm"): evaluate(Tiny(), tr, te, probes=("knn",))
+    # DIM Table 3's SVM: mean and spread under clear keys, for every tap and the raw baseline
+    r3 = evaluate(Tiny(), tr, te, taps=("y",), probes=("svm",), svm_runs=3, ndm_steps=0, mine_steps=0, progress=False)
+    assert set(r3["probe"]["y"]) == {"svm", "svm_std"} and set(r3["baselines"]["raw"]) == {"svm", "svm_std", "kmeans_acc"}
+    assert 0 <= r3["probe"]["y"]["svm"] <= 1 and r3["probe"]["y"]["svm_std"] >= 0
 
 
 def test_evaluate_skips_unlabeled_images():
@@ -154,3 +161,28 @@ def test_cpu_threads_sets_and_restores():
         assert torch.get_num_threads() == 2
         with cpu_threads(None): assert torch.get_num_threads() == 2
     finally: torch.set_num_threads(1)
+
+
+def test_svm_probe_uses_hinge_loss_and_five_runs(monkeypatch):
+    "DIM Table 3: five SVMs with 'a simple hinge loss' (LinearSVC's default is the squared hinge)."
+    import sklearn.svm
+    made = []
+    class Recording(sklearn.svm.LinearSVC):
+        def fit(self, *a, **k):
+            made.append(self.get_params()); return super().fit(*a, **k)
+    monkeypatch.setattr(sklearn.svm, "LinearSVC", Recording)
+    x, y = _separable()
+    s = svm_probe(x[:350], y[:350], x[350:], y[350:], seed=7)
+    assert [m["loss"] for m in made] == ["hinge"] * 5 and [m["random_state"] for m in made] == [7, 8, 9, 10, 11]
+    assert len(s["runs"]) == 5 and s["mean"] == pytest.approx(np.mean(s["runs"])) and s["std"] == pytest.approx(np.std(s["runs"]))
+    assert s["mean"] > 0.97
+    with pytest.raises(ValueError, match="runs"): svm_probe(x, y, x, y, runs=0)
+
+
+def test_mine_learning_rate_decays_geometrically():
+    g = torch.Generator().manual_seed(0)
+    x, y = correlated_gaussians(200, 0.5, 2, generator=g)
+    _, info = mine_estimate(x, y, steps=20, hidden=8, lr=2e-3, lr_decay=0.05, log=True)
+    assert np.allclose(info["lr"], 2e-3 * 0.05 ** (np.arange(20) / 20), rtol=1e-12, atol=0)
+    assert mine_estimate(x, y, steps=4, hidden=8, lr_decay=1.0, log=True)[1]["lr"] == [1e-3] * 4
+    with pytest.raises(ValueError, match="lr_decay"): mine_estimate(x, y, lr_decay=1.5)

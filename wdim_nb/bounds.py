@@ -28,6 +28,12 @@ def _exp_capped(L: Tensor) -> Tensor:
     cap = math.log(torch.finfo(L.dtype).max) - 2.0
     return (L - (L - cap).clamp(min=0).detach()).exp()
 
+def _clip(scores: Tensor, tau: float | None, name: str = "tau") -> Tensor:
+    "Scores clamped to [-tau, tau] for an exponential term (SMILE's clip, ReMINE Eq. 9); `tau=None`: unchanged."
+    if tau is None: return scores
+    if not tau > 0: raise ValueError(f"{name} must be positive or None, got {tau}")
+    return scores.clamp(-tau, tau)
+
 _BOUNDS = {}  # kind -> (fn(pos, neg, opts) -> dict, family of the regularised statistic: "log" or "exp")
 
 def _bound(name, family):
@@ -78,32 +84,35 @@ def _infonce(pos, neg, o):
 # %% ../nbs/01_bounds.ipynb #1c09845a
 @_bound("nwj", "exp")
 def _nwj(pos, neg, o):
-    "NWJ: E_P[T] - E_Q[e^(T-1)] (ReMINE Eq. 6); log_partition = log E_Q[e^(T-1)]."
-    joint, L = pos.mean(), logmeanexp(neg - 1)
-    return dict(bound=joint - _exp_capped(L), train=joint - _exp_capped(L), joint=joint, log_partition=L)
+    "NWJ: E_P[T] - E_Q[e^(T-1)] (ReMINE Eq. 6), e^T's scores clipped at `o['clip_tau']`; log_partition = log E_Q[e^(T-1)]."
+    joint, tau = pos.mean(), o.get("clip_tau")
+    L = logmeanexp(_clip(neg, tau, "clip_tau") - 1)
+    out = dict(bound=joint - _exp_capped(L), train=joint - _exp_capped(L), joint=joint, log_partition=L)
+    if tau is not None: out["statistic"] = logmeanexp(neg - 1)  # the regulariser sees unclipped scores (ReMINE Sec. 4)
+    return out
 
 @_bound("tuba", "exp")
 def _tuba(pos, neg, o):
     "TUBA (ReMINE Eq. 7) with log a(y_n) = `o['log_baseline']` (default 0, a = 1); log_partition = log E[e^T / a]."
-    la = o["log_baseline"]
+    la, tau = o["log_baseline"], o.get("clip_tau")
     la = torch.zeros((), dtype=pos.dtype, device=pos.device) if la is None else torch.as_tensor(la).to(pos)
     if la.ndim > 1 or (la.ndim == 1 and la.shape[0] != pos.shape[0]):
         raise ValueError(f"log_baseline must be a scalar or have shape ({pos.shape[0]},) (one per row of neg), "
                          f"got {tuple(la.shape)}")
     if not torch.isfinite(la).all(): raise ValueError("log_baseline contains NaN or inf")
     joint = pos.mean()
-    L = logmeanexp(logmeanexp(neg, 1) - la)  # log mean_n E_x[e^T(x, y_n)] / a(y_n)
+    L = logmeanexp(logmeanexp(_clip(neg, tau, "clip_tau"), 1) - la)  # log mean_n E_x[e^T(x, y_n)] / a(y_n)
     b = joint - _exp_capped(L) - la.mean() + 1
-    return dict(bound=b, train=b, joint=joint, log_partition=L)
+    out = dict(bound=b, train=b, joint=joint, log_partition=L)
+    if tau is not None: out["statistic"] = logmeanexp(logmeanexp(neg, 1) - la)  # unclipped, for the regulariser
+    return out
 
 # %% ../nbs/01_bounds.ipynb #feae9eb0
 @_bound("smile", "log")
 def _smile(pos, neg, o):
     "SMILE: E_P[T] - log E_Q[e^clip(T, -tau, tau)] (ReMINE Eq. 9); tau=None is DV."
-    tau = o["tau"]
-    if tau is not None and not tau > 0: raise ValueError(f"tau must be positive or None, got {tau}")
     joint = pos.mean()
-    L = logmeanexp(neg if tau is None else neg.clamp(-tau, tau))
+    L = logmeanexp(_clip(neg, o["tau"]))
     # ReMINE regularises the unclipped log-partition, so clipped scores still get its gradient (ReMINE Sec. 4)
     return dict(bound=joint - L, train=joint - L, joint=joint, log_partition=L, statistic=logmeanexp(neg))
 
@@ -179,6 +188,7 @@ def mi_bound_pairs(pos: Tensor, # (N,) or (N, P) critic scores of joint (positiv
                    remine_target: float | None = None, # C*; None: 0 (log-partition kinds) or 1 (nwj, tuba)
                    remine_distance: str | None = None, # 'euclidean' | 'log_euclidean'; None: ReMINE Table 1
                    tau: float | None = 10.0, # smile: clip scores to [-tau, tau] in the partition (None = DV)
+                   clip_tau: float | None = None, # nwj, tuba: clip scores in e^T to [-clip_tau, clip_tau] (ReMINE Table 1: 10)
                    log_baseline: Tensor | float | None = None, # tuba: log a(y_n), scalar or (N,); None = 0
                    state: MutableMapping | None = None, # mine: dict kept by the caller across steps
                    ma_rate: float = 0.01, # mine: moving-average rate alpha
@@ -187,16 +197,20 @@ def mi_bound_pairs(pos: Tensor, # (N,) or (N, P) critic scores of joint (positiv
     """Scalar MI lower bound `kind` (nats; `jsd`: the JSD score) from positive and negative critic scores.
 
     Value: the kind's reported, unregularised bound. Gradient: that of the training objective
-    `train - remine_lambda * d(statistic, remine_target)`, where `train` is the bound itself for dv, jsd, infonce,
+    `train - remine_lambda * d(statistic, remine_target)` (statistic: the unclipped partition for smile, and for nwj
+    and tuba with `clip_tau`), where `train` is the bound itself for dv, jsd, infonce,
     nwj, tuba and smile, the JSD objective (DIM Eq. 4) for js, and for mine DV with the partition gradient divided by
     the moving average kept in `state` (Belghazi et al. 2018). Computed as `bound.detach() + objective -
     objective.detach()`. `log=True` adds a dict: joint, log_partition, objective, regulariser, distance, target
     (+ log_ma for mine). NaN/inf scores raise ValueError."""
     _check_kind(kind); _check_pairs(pos, neg); _check_finite(pos, neg)
+    if clip_tau is not None and kind not in ("nwj", "tuba"):
+        raise ValueError(f"clip_tau clips the exponential term of nwj and tuba (ReMINE Table 1); kind {kind!r} does not "
+                         f"take it (smile clips with tau)")
     if pos.ndim == 1: pos = pos[:, None]  # (N, 1)
     if not exclude_positives: neg = torch.cat([pos, neg], 1)
     return _evaluate(pos, neg, kind, remine_lambda=remine_lambda, remine_target=remine_target,
-                     remine_distance=remine_distance, log=log, tau=tau, log_baseline=log_baseline,
+                     remine_distance=remine_distance, log=log, tau=tau, clip_tau=clip_tau, log_baseline=log_baseline,
                      state=state, ma_rate=ma_rate)
 
 # %% ../nbs/01_bounds.ipynb #48a4526e
@@ -204,7 +218,7 @@ def mi_bound(scores: Tensor, # (B, B) scores[i, j] = T(x_i, y_j); diagonal = joi
              kind: str, # one of `KINDS`
              *,
              exclude_positives: bool = True, # False: negatives are all B entries of a column (DIM App. A.2)
-             **options, # remine_lambda, remine_target, remine_distance, tau, log_baseline, state, ma_rate, log
+             **options, # remine_lambda, remine_target, remine_distance, tau, clip_tau, log_baseline, state, ma_rate, log
             ) -> Tensor | tuple[Tensor, dict]:
     """Scalar MI lower bound `kind` from a (B, B) critic matrix: positives on the diagonal, the negatives of positive
     n in column n (y_n fixed, x varied). Value = bound, gradient = training objective: see `mi_bound_pairs`."""

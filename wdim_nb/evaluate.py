@@ -18,8 +18,8 @@ from .models import ConcatCritic, mlp
 
 
 # %% auto #0
-__all__ = ['extract_features', 'standardize', 'mlp_probe', 'linear_probe', 'cluster_accuracy', 'kmeans_accuracy', 'shuffle_dims',
-           'ndm', 'mine_estimate', 'cpu_threads', 'evaluate']
+__all__ = ['extract_features', 'standardize', 'mlp_probe', 'linear_probe', 'svm_probe', 'cluster_accuracy', 'kmeans_accuracy',
+           'shuffle_dims', 'ndm', 'mine_estimate', 'cpu_threads', 'evaluate']
 
 # %% ../nbs/08_evaluate.ipynb #179272b0
 @torch.no_grad()
@@ -81,7 +81,7 @@ def mlp_probe(train_x, train_y, test_x, test_y,
     return (hist[-1], dict(test_acc_per_epoch=hist)) if log else hist[-1]
 
 def linear_probe(train_x, train_y, test_x, test_y,
-                 *, model: str = "logistic",  # "logistic" (LogisticRegression) or "svm" (LinearSVC, hinge loss)
+                 *, model: str = "logistic",  # "logistic" (LogisticRegression) or "svm" (LinearSVC, hinge loss: DIM Table 3)
                  C: float = 1.0, max_iter: int = 200, seed: int = 0) -> float:
     "Test accuracy of a linear classifier (scikit-learn) on standardised frozen features (DIM Sec. 4.1, Table 3)."
     from sklearn.linear_model import LogisticRegression
@@ -89,11 +89,21 @@ def linear_probe(train_x, train_y, test_x, test_y,
     if model not in ("logistic", "svm"): raise ValueError(f"unknown linear model {model!r}; choose 'logistic' or 'svm'")
     xtr, xte = (t.numpy() for t in standardize(train_x.float(), test_x.float()))
     clf = LogisticRegression(C=C, max_iter=max_iter, random_state=seed) if model == "logistic" else \
-        LinearSVC(C=C, max_iter=max_iter * 10, random_state=seed)
+        LinearSVC(C=C, loss="hinge", max_iter=max_iter * 10, random_state=seed)  # sklearn's default is squared hinge
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ConvergenceWarning: a probe's accuracy, not its optimum, is the measurement
         clf.fit(xtr, train_y.numpy())
     return float((clf.predict(xte) == test_y.numpy()).mean())
+
+# %% ../nbs/08_evaluate.ipynb #9b5d6ddf
+def svm_probe(train_x, train_y, test_x, test_y,
+              *, runs: int = 5,             # DIM Table 3: "over five runs"
+              C: float = 1.0, max_iter: int = 200, seed: int = 0) -> dict:
+    "Linear SVM (hinge loss) trained `runs` times, solver seeds seed.. seed+runs-1: mean, std and all test accuracies."
+    if not (isinstance(runs, int) and runs >= 1): raise ValueError(f"runs must be a positive int, got {runs!r}")
+    accs = [linear_probe(train_x, train_y, test_x, test_y, model="svm", C=C, max_iter=max_iter, seed=seed + r)
+            for r in range(runs)]
+    return dict(mean=float(np.mean(accs)), std=float(np.std(accs)), runs=accs)
 
 # %% ../nbs/08_evaluate.ipynb #c1291941
 def cluster_accuracy(labels, assignments, *, many_to_one: bool = False) -> float:
@@ -160,9 +170,11 @@ def mine_estimate(x: torch.Tensor,           # [N, dx] inputs (flattened images)
                   *, hidden: int = 128, steps: int = 300, batch_size: int = 64, lr: float = 1e-3,
                   kind: str = "mine",        # training objective of the critic ("mine", "dv", "jsd", ...)
                   ma_rate: float = 0.01,     # MINE moving-average rate
+                  lr_decay: float = 0.1,     # lr at the last step / lr at the first, geometric (DIM Table 3: "decaying"); 1 = constant
                   holdout: float = 0.25, seed: int = 0, device=None, progress: bool = False, log: bool = False):
     "MINE estimate of I(X; Y) in nats (DIM Sec. 4.1, Belghazi 2018): DV bound of a trained concat critic on held-out pairs."
     if len(x) != len(y): raise ValueError(f"x and y need the same number of rows, got {len(x)} and {len(y)}")
+    if not 0 < lr_decay <= 1: raise ValueError(f"lr_decay must be in (0, 1] (final / initial learning rate), got {lr_decay}")
     dev = torch.device(device or "cpu")
     x, y = x.to(dev), y.to(dev)
     g = torch.Generator().manual_seed(seed)
@@ -175,16 +187,18 @@ def mine_estimate(x: torch.Tensor,           # [N, dx] inputs (flattened images)
         torch.manual_seed(seed)
         T = ConcatCritic(xtr.shape[1], ytr.shape[1], hidden).to(dev)
         opt = torch.optim.Adam(T.parameters(), lr=lr)
+        sched, lrs = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=lr_decay ** (1 / max(steps, 1))), []
         for _ in tqdm(range(steps), desc="mine", disable=not progress, leave=False):
             idx = torch.randint(0, len(xtr), (B,), generator=g).to(dev)
             opts = dict(state=state, ma_rate=ma_rate) if kind == "mine" else {}
             bound = mi_bound(T(xtr[idx], ytr[idx]), kind, **opts)
-            opt.zero_grad(set_to_none=True); (-bound).backward(); opt.step()
+            lrs.append(opt.param_groups[0]["lr"])
+            opt.zero_grad(set_to_none=True); (-bound).backward(); opt.step(); sched.step()
             hist.append(bound.item())
         with torch.no_grad():
             vals = [mi_bound(T(xte[i], yte[i]), "dv").item() for i in torch.arange(n_test, device=dev).split(B) if len(i) > 1]
     value = float(np.mean(vals))
-    return (value, dict(train_bound=hist)) if log else value
+    return (value, dict(train_bound=hist, lr=lrs)) if log else value
 
 # %% ../nbs/08_evaluate.ipynb #01e60065
 def _subsample(ds: ImageDataset, n, seed):
@@ -201,9 +215,15 @@ def _measure(ftr, ytr, fte, yte, xtr, c, progress, dev) -> dict:
             res["probe"][t]["mlp"] = mlp_probe(ftr[t], ytr, fte[t], yte, epochs=c["mlp_epochs"], seed=c["seed"], device=dev, progress=progress)
         if "linear" in c["probes"]:
             res["probe"][t]["linear"] = linear_probe(ftr[t], ytr, fte[t], yte, model=c["linear_model"], seed=c["seed"])
+        if "svm" in c["probes"]:  # DIM Table 3: hinge-loss SVM, mean and spread over runs
+            s = svm_probe(ftr[t], ytr, fte[t], yte, runs=c["svm_runs"], seed=c["seed"])
+            res["probe"][t]["svm"], res["probe"][t]["svm_std"] = s["mean"], s["std"]
     code = ftr[c["code_tap"]] if c["code_tap"] in ftr else None
-    res["ndm"] = ndm(code, steps=c["ndm_steps"], seed=c["seed"], device=dev, progress=progress) if code is not None and c["ndm_steps"] else None
-    res["mine"] = mine_estimate(xtr, code, steps=c["mine_steps"], seed=c["seed"], device=dev, progress=progress) \
+    for key, sig in (("ndm", False), ("ndm_sigmoid", True)):  # DIM Table 3: NDM with the sigmoid and (in parentheses) without
+        res[key] = ndm(code, steps=c["ndm_steps"], sigmoid=sig, seed=c["seed"], device=dev, progress=progress) \
+            if code is not None and c["ndm_steps"] else None
+    res["mine"] = mine_estimate(xtr, code, steps=c["mine_steps"], lr_decay=c["mine_lr_decay"], seed=c["seed"], device=dev,
+                                progress=progress) \
         if code is not None and c["mine_steps"] else None
     res["kmeans_acc"] = kmeans_accuracy(fte[c["code_tap"]], yte, seed=c["seed"]) if c["code_tap"] in fte else None
     return res
@@ -226,22 +246,24 @@ def evaluate(encoder: nn.Module,                 # frozen: encoder(to_float(imag
              device=None,                        # where encoders, probes and critics run (default: the encoder's)
              n_train: int | None = 10_000,       # labelled train images used (None: all)
              n_test: int | None = 2_000,         # test images used (None: all)
-             probes=("mlp", "linear"),
+             probes=("mlp", "linear"),          # add "svm" for DIM Table 3's hinge-loss SVM (slow on wide taps)
              mlp_epochs: int = 10, linear_model: str = "logistic",
+             svm_runs: int = 5,                  # SVMs per tap: mean under "svm", standard deviation under "svm_std"
              code_tap: str = "y",                # tap for NDM, MINE and k-means
              ndm_steps: int = 300, mine_steps: int = 300,  # 0 skips that measure
+             mine_lr_decay: float = 0.1,         # MINE's final / initial learning rate (DIM Table 3: decaying)
              raw: bool = True,                   # raw-pixel baseline
              augment=None,                       # deterministic view for both sets, e.g. "center64" (STL-10)
              num_threads: int | None = 1,        # CPU threads while evaluating (None: leave torch's setting)
              batch_size: int = 256, seed: int = 0, progress: bool = True) -> dict:
     "Probes (MLP, linear) per tap, NDM, MINE and k-means accuracy of a frozen encoder, beside raw-pixel and random-encoder baselines."
-    bad = set(probes) - {"mlp", "linear"}
-    if bad: raise ValueError(f"unknown probes {sorted(bad)}; choose from 'mlp', 'linear'")
+    bad = set(probes) - {"mlp", "linear", "svm"}
+    if bad: raise ValueError(f"unknown probes {sorted(bad)}; choose from 'mlp', 'linear', 'svm'")
     tr, te = _subsample(train, n_train, seed), _subsample(test, n_test, seed + 1)
     if len(tr) < 2 or len(te) < 1: raise ValueError(f"need labelled images: got {len(tr)} train and {len(te)} test")
     dev = torch.device(device) if device is not None else next(iter(encoder.parameters()), torch.empty(0)).device
-    c = dict(taps=list(taps), probes=list(probes), mlp_epochs=mlp_epochs, linear_model=linear_model, code_tap=code_tap,
-             ndm_steps=ndm_steps, mine_steps=mine_steps, seed=seed, n_train=len(tr), n_test=len(te),
+    c = dict(taps=list(taps), probes=list(probes), mlp_epochs=mlp_epochs, linear_model=linear_model, svm_runs=svm_runs, code_tap=code_tap,
+             ndm_steps=ndm_steps, mine_steps=mine_steps, mine_lr_decay=mine_lr_decay, seed=seed, n_train=len(tr), n_test=len(te),
              train=f"{train.name}/{train.split}", test=f"{test.name}/{test.split}", augment=augment, device=str(dev))
     ytr, yte = tr.labels.cpu(), te.labels.cpu()
     view = lambda d: to_float(augment_images(d.images, augment)).flatten(1).cpu()
