@@ -103,3 +103,29 @@ def test_new_method_is_one_registered_class(tmp_path, ds):
     r = fit(Config(method="test_recon", dataset="synthetic", batch_size=8, epochs=2, max_steps=3, out_dir=str(tmp_path)), ds,
             progress=False)
     assert [row["step"] for row in r["metrics"]] == [1, 2, 3] and "grad_decoder" in r["metrics"][0]
+
+
+def test_paper_weights_and_projection():
+    "dim_lg uses DIM Table 3's alpha = 0.5, beta = 0.1; MIGE projects x only on STL-10 (Table 2), unless asked."
+    assert {k: cfg("dim_lg").__dict__[k] for k in ("alpha", "beta")} == dict(alpha=0.5, beta=0.1)
+    plain = lambda **kw: check(Config(**(dict(method="mige", dataset="synthetic", batch_size=8) | kw)), data=False)
+    assert "projection" not in get_method("mige").build(plain(), (3, 32, 32))
+    assert "projection" in get_method("mige").build(plain(dataset="stl10"), (3, 64, 64))
+    assert get_method("mige").build(plain(mige_proj_dim=16), (3, 32, 32))["projection"].R.shape == (16, 3 * 32 * 32)
+
+
+def test_occlusion_and_coordinates(ds):
+    "DIM Table 4 options: occlusion changes only the code's input; coordinate prediction adds its own trained term."
+    x = ds.images[:8].float() / 127.5 - 1
+    m = get_method("dim_l")
+    torch.manual_seed(0); c0 = cfg("dim_l"); models = m.build(c0, SHAPE)
+    torch.manual_seed(1); y_plain = m._occluded_code(models["encoder"], x)
+    assert not torch.allclose(y_plain, models["encoder"](x)["y"])           # the code saw another image
+    c = cfg("dim_l", occlude=True, coord_weight=1.0)
+    models = m.build(c, SHAPE)
+    assert {"coord_abs", "coord_rel"} <= set(models)
+    terms, _ = m.loss(models, x, c)
+    assert "coord" in terms and terms["coord"] > 0 and torch.isfinite(terms["local"])
+    grads = torch.autograd.grad(terms["coord"], list(models["coord_abs"].parameters()))
+    assert any(g.abs().sum() > 0 for g in grads)
+    assert "coord_abs" not in m.build(cfg("dim_l"), SHAPE)                  # off by default

@@ -13,7 +13,7 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 
-from .core import get_device, repo_root, seed_everything
+from .core import autocast, get_device, repo_root, seed_everything
 from . import data as D
 from .methods import METHODS, get_method, method_names, resolve_name, unwrap, PRIORS
 
@@ -49,10 +49,13 @@ class Config:
     bound_options: dict = field(default_factory=dict)   # passed to the bound (e.g. remine_lambda, exclude_positives)
     local_critic: str | None = None  # `dot` (encode-and-dot, DIM Tables 7-8) or `concat` (concat-and-convolve, Table 6)
     local_negatives: int | None = None   # local negatives per positive (None: the critic's default, all for dot, 1 for concat)
+    critic_hidden: int | None = None # width of the local critic (None: the paper's, 2048 for dot, 512 for concat)
+    occlude: bool = False            # DIM Table 4: the global code sees an occluded copy of the image
+    coord_weight: float = 0.0        # DIM Table 4: weight of absolute + relative coordinate prediction (0 = off)
     prior: str = "uniform"           # `uniform` on [0,1]^y_dim (codes squashed by a sigmoid) or `gaussian`
     prior_critic: str = "direct"     # WDIM prior: `direct` (Sinkhorn(v, E(x))) or `paper` (Eq. 9, D(v) vs D(E(x)): collapses)
     sinkhorn_eps: float = 0.1        # entropic regularisation of the Sinkhorn prior term
-    mige_proj_dim: int = 512         # MIGE: random projection of x to this many dims when larger (MIGE Eq. 8)
+    mige_proj_dim: int | None = None # MIGE Eq. 8 random projection of x to this many dims (None: 512 on STL-10 as in MIGE Table 2, none elsewhere)
     arch: str | None = None          # encoder family: `dim` (DIM App. A.1) or `wdim` (WDIM Sec. 5.1)
     y_dim: int = 64                  # size of the representation Y
     subsample: int | None = None     # train on the first n images (None: all)
@@ -66,19 +69,19 @@ class Config:
     ckpt_every: int = 500            # steps between checkpoints (one is always written at the end)
     ckpt_minutes: float | None = 10.0    # also checkpoint when this many minutes passed since the last one (None: off)
     log_every: int = 1               # steps between metric rows
-    amp: bool = False                # bf16 autocast (CUDA only)
+    amp: bool = True                 # bf16 autocast of the networks where it is fast (AMX/AVX512-BF16 CPU, CUDA)
     channels_last: bool = False      # channels_last memory format (CUDA only)
     compile: bool = False            # torch.compile each network (CUDA only)
 
 # %% ../nbs/07_learner.ipynb #1c4cb7fc
-_INT = ("epochs", "max_steps", "batch_size", "local_negatives", "mige_proj_dim", "y_dim", "subsample", "seed",
+_INT = ("epochs", "max_steps", "batch_size", "local_negatives", "critic_hidden", "mige_proj_dim", "y_dim", "subsample", "seed",
         "ckpt_every", "log_every")
-_FLOAT = ("lr", "alpha", "beta", "gamma", "sinkhorn_eps", "ckpt_minutes")
+_FLOAT = ("lr", "alpha", "beta", "gamma", "sinkhorn_eps", "coord_weight", "ckpt_minutes")
 _STR = ("method", "dataset", "preset", "mi_bound", "local_critic", "prior", "prior_critic", "arch", "augment", "device",
         "data_dir", "out_dir", "name", "nonfinite")
-_BOOL = ("amp", "channels_last", "compile")
+_BOOL = ("occlude", "amp", "channels_last", "compile")
 _OPTIONAL = ("epochs", "max_steps", "batch_size", "lr", "alpha", "beta", "gamma", "mi_bound", "arch", "subsample",
-             "local_critic", "local_negatives", "augment", "name", "ckpt_minutes")
+             "local_critic", "local_negatives", "critic_hidden", "mige_proj_dim", "augment", "name", "ckpt_minutes")
 
 def _type_problems(cfg) -> list[str]:
     out = []
@@ -526,7 +529,7 @@ def _train(cfg, ds, total, ck, run_dir, device, rank, world, progress) -> dict:
     models = _wrap(models, cfg, device, world)
     if world > 1: torch.manual_seed(cfg.seed * 1000 + pos["step"] * world + rank)   # prior samples differ per rank
 
-    amp = torch.autocast("cuda", dtype=torch.bfloat16) if cfg.amp and device.type == "cuda" else torch.autocast("cpu", enabled=False)
+    amp = autocast(device, cfg.amp)   # bf16 networks where the hardware makes it pay; bounds stay float32
     from tqdm.auto import tqdm
     bar = tqdm(total=total, initial=pos["step"], disable=not progress or rank != 0, desc=cfg.name, leave=False)
     t0 = last_save = time.time()
