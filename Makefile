@@ -27,7 +27,7 @@ data:
 
 run: setup
 	@mkdir -p runs
-	$(BIN)/papermill nbs/train.ipynb runs/train_$(METHOD).ipynb -k python3 -p method $(METHOD) $(ARGS)
+	$(BIN)/papermill nbs/train.ipynb runs/train_$(METHOD).ipynb -k python3 --log-output -p method $(METHOD) $(ARGS)
 
 # The bounds on real data, no training: image + augmented view vs a shuffled baseline.
 demo: setup

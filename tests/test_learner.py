@@ -1,5 +1,6 @@
 "Learner: config validation, exact resume, non-finite detection, DDP with gloo."
-import csv, json, os, socket
+import csv, json, os, re, socket
+from dataclasses import replace
 
 import pytest
 import torch
@@ -271,3 +272,38 @@ def test_metrics_keep_columns_that_appear_later(tmp_path):
     got = rows(tmp_path / "m.csv")
     assert list(got[0]) == ["step", "total", "extra"] and [r["extra"] for r in got] == ["", "5.0", ""]
     assert not (tmp_path / "m.csv.tmp").exists()
+
+
+# --- a method with its own options and labels: declared in its class, validated by `check`, recorded in config.json
+from dataclasses import dataclass
+
+
+@dataclass
+class _LabelledOptions:
+    width: int = 3
+    note: str | None = None
+    def __post_init__(self):
+        if self.width < 1: raise ValueError(f"width={self.width} must be >= 1")
+
+
+@register
+class Labelled(METHODS["dim_l"]):
+    name, Options, uses_labels, seen = "test_labelled", _LabelledOptions, True, []
+    def loss(self, models, x, cfg, y=None):
+        type(self).seen.append((y.shape, cfg.options["width"]))
+        return super().loss(models, x, cfg)
+
+
+def test_method_options_are_validated_recorded_and_labels_reach_the_loss(tmp_path, ds):
+    cfg = check(tiny(method="test_labelled", options=dict(width=5), out_dir=str(tmp_path)), data=False)
+    assert cfg.options == dict(width=5, note=None)                        # defaults filled in
+    assert check(tiny(method="test_labelled"), data=False).options == dict(width=3, note=None)
+    for bad, msg in ((dict(depth=2), "unknown key(s) ['depth']"), (dict(width="5"), "width='5' has type str"),
+                     (dict(width=0), "width=0 must be >= 1")):
+        with pytest.raises(ValueError, match=re.escape(msg)):
+            check(tiny(method="test_labelled", options=bad), data=False)
+    with pytest.raises(ValueError, match="takes no options"): check(tiny(options=dict(width=1)), data=False)
+    Labelled.seen.clear()
+    fit(replace(cfg, max_steps=2), ds, progress=False)
+    assert Labelled.seen == [(torch.Size([8]), 5)] * 2
+    assert json.loads((tmp_path / cfg.name / "config.json").read_text())["options"] == dict(width=5, note=None)

@@ -11,8 +11,8 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['repo_root', 'get_device', 'fast_bf16', 'autocast', 'seed_everything', 'provenance', 'figures_dir', 'save_figure',
-           'save_table']
+__all__ = ['repo_root', 'get_device', 'fast_bf16', 'autocast', 'seed_everything', 'type_problems', 'provenance', 'figures_dir',
+           'save_figure', 'save_table']
 
 # %% ../nbs/00_core.ipynb #0bfdbe61
 def _package_repo() -> Path | None:
@@ -56,6 +56,23 @@ def autocast(device: str | torch.device, enabled: bool = True):
 def seed_everything(seed: int) -> None:
     "Seed Python, NumPy and torch (all devices)."
     random.seed(seed); np.random.seed(seed); torch.manual_seed(seed)
+
+# %% ../nbs/00_core.ipynb #4dce458b
+def type_problems(cls, values: dict) -> list[str]:
+    "One line per entry of `values` whose type does not match the annotation of the same field of dataclass `cls`."
+    import dataclasses, types, typing
+    hints = typing.get_type_hints(cls)
+    def ok(v, t) -> bool:
+        if t is typing.Any: return True
+        if isinstance(t, types.UnionType) or typing.get_origin(t) is typing.Union: return any(ok(v, a) for a in typing.get_args(t))
+        if t is type(None): return v is None
+        t = typing.get_origin(t) or t
+        if isinstance(v, bool) and t is not bool: return False   # True is an int to Python, not to a user
+        if t is float: return isinstance(v, (int, float))
+        return isinstance(v, t)
+    name = lambda t: getattr(t, "__name__", str(t))
+    return [f"{k}={v!r} has type {type(v).__name__}; expected {' or '.join(map(name, typing.get_args(hints[k]) or (hints[k],)))}"
+            for k, v in values.items() if k in hints and not ok(v, hints[k])]
 
 # %% ../nbs/00_core.ipynb #9a26fc27
 def _git(*args) -> str:

@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_learner.ipynb #b940aa59
 from __future__ import annotations
-import csv, inspect, json, math, os, pickle, random, socket, time, warnings
+import csv, inspect, json, math, os, pickle, random, socket, sys, time, warnings
 from dataclasses import dataclass, field, asdict, fields, replace
 from pathlib import Path
 
@@ -13,7 +13,7 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 
-from .core import autocast, get_device, repo_root, seed_everything
+from .core import autocast, get_device, repo_root, seed_everything, type_problems
 from . import data as D
 from .methods import METHODS, get_method, method_names, resolve_name, unwrap, PRIORS
 
@@ -25,7 +25,7 @@ __all__ = ['PRESETS', 'NONFINITE', 'PRIOR_CRITICS', 'ARCHS', 'RESULT_FREE', 'RUN
 
 # %% ../nbs/07_learner.ipynb #73869ddb
 PRESETS = {
-    "quick": dict(epochs=1, batch_size=64, lr=1e-3, arch="dim", subsample=None),   # one epoch: CPU, minutes (train.ipynb)
+    "quick": dict(epochs=3, batch_size=64, lr=1e-3, arch="dim", subsample=None),   # 2 CPU cores, minutes (train.ipynb)
     "paper": dict(epochs=None, batch_size=None, lr=None, arch=None, subsample=None), # from the method's `paper` dict
 }
 NONFINITE = ("stop", "skip")
@@ -62,8 +62,8 @@ class Config:
     augment: str | None = None       # a name in `wdim_nb.data.AUGMENTATIONS`
     seed: int = 0
     device: str = "auto"             # `auto`, `cpu`, `cuda`, `cuda:1`, ...
-    data_dir: str = "data"           # relative paths are taken from the repository root
-    out_dir: str = "runs"            # the run writes to out_dir/name/ (relative: from the repository root)
+    data_dir: str | os.PathLike = "data"           # relative paths are taken from the repository root
+    out_dir: str | os.PathLike = "runs"            # the run writes to out_dir/name/ (relative: from the repository root)
     name: str | None = None          # run name, one plain folder name (default: method_dataset_preset_s<seed>)
     nonfinite: str = "stop"          # on a non-finite loss, gradient or loss input: `stop` (raise) or `skip` the step
     ckpt_every: int = 500            # steps between checkpoints (one is always written at the end)
@@ -72,32 +72,12 @@ class Config:
     amp: bool = True                 # bf16 autocast of the networks where it is fast (AMX/AVX512-BF16 CPU, CUDA)
     channels_last: bool = False      # channels_last memory format (CUDA only)
     compile: bool = False            # torch.compile each network (CUDA only)
+    options: dict = field(default_factory=dict)   # the method's own settings (`get_method(m).Options`), defaults filled in
 
 # %% ../nbs/07_learner.ipynb #1c4cb7fc
-_INT = ("epochs", "max_steps", "batch_size", "local_negatives", "critic_hidden", "mige_proj_dim", "y_dim", "subsample", "seed",
-        "ckpt_every", "log_every")
-_FLOAT = ("lr", "alpha", "beta", "gamma", "sinkhorn_eps", "coord_weight", "ckpt_minutes")
-_STR = ("method", "dataset", "preset", "mi_bound", "local_critic", "prior", "prior_critic", "arch", "augment", "device",
-        "data_dir", "out_dir", "name", "nonfinite")
-_BOOL = ("occlude", "amp", "channels_last", "compile")
-_OPTIONAL = ("epochs", "max_steps", "batch_size", "lr", "alpha", "beta", "gamma", "mi_bound", "arch", "subsample",
-             "local_critic", "local_negatives", "critic_hidden", "mige_proj_dim", "augment", "name", "ckpt_minutes")
-
 def _type_problems(cfg) -> list[str]:
-    out = []
-    for f in fields(cfg):
-        v, k = getattr(cfg, f.name), f.name
-        if v is None:
-            if k not in _OPTIONAL: out.append(f"{k} must not be None")
-            continue
-        ok = (isinstance(v, int) and not isinstance(v, bool) if k in _INT else
-              isinstance(v, (int, float)) and not isinstance(v, bool) if k in _FLOAT else
-              isinstance(v, (str, os.PathLike)) if k in ("data_dir", "out_dir") else
-              isinstance(v, str) if k in _STR else isinstance(v, bool) if k in _BOOL else
-              isinstance(v, dict) if k == "bound_options" else True)
-        if not ok: out.append(f"{k}={v!r} has type {type(v).__name__}; expected "
-                              f"{'int' if k in _INT else 'float' if k in _FLOAT else 'bool' if k in _BOOL else 'dict' if k == 'bound_options' else 'str'}")
-    return out
+    "Fields of `cfg` whose value does not match `Config`'s annotation (the one statement of each field's type)."
+    return type_problems(Config, asdict(cfg) | {k: getattr(cfg, k) for k in ("data_dir", "out_dir")})
 
 # %% ../nbs/07_learner.ipynb #57b78ed9
 def resolved(cfg: Config) -> Config:
@@ -115,6 +95,8 @@ def resolved(cfg: Config) -> Config:
         if hasattr(cfg, k) and getattr(cfg, k) is None: new[k] = v
     for w in ("alpha", "beta", "gamma"):
         if getattr(cfg, w) is None and w not in new: new[w] = 0.0
+    opts, probs = m.options(cfg.options if isinstance(cfg.options, dict) else {})
+    if not probs: new["options"] = opts   # every option recorded, defaults included (`check` reports the problems)
     out = replace(cfg, **new)
     if out.name is None: out = replace(out, name=f"{resolve_name(out.method)}_{out.dataset}_{out.preset}_s{out.seed}")
     return out
@@ -184,6 +166,7 @@ def check(cfg: Config, *, data: bool = True) -> Config:
     need(cfg.sinkhorn_eps > 0, f"sinkhorn_eps={cfg.sinkhorn_eps!r} must be > 0")
     if cfg.method in method_names():
         m = METHODS[resolve_name(cfg.method)]
+        probs += m.options(cfg.options)[1]
         for w in ("alpha", "beta", "gamma"):
             v = getattr(cfg, w)
             need(v is not None and math.isfinite(v) and v >= 0, f"{w}={v!r} must be a finite number >= 0")
@@ -418,12 +401,13 @@ def _nonfinite_source(x, models, outputs) -> str | None:
         if not _finite(list(m.parameters())): return f"weights of {k!r}"
     return None
 
-def forward_backward(method, models, opts, x, cfg, amp=None) -> tuple[dict, dict, torch.Tensor, dict]:
+def forward_backward(method, models, opts, x, cfg, amp=None, y=None) -> tuple[dict, dict, torch.Tensor, dict]:
     "One step up to the update: loss terms, diagnostics, their sum (back-propagated), gradient norm per network."
     outputs = []
     hooks = [m.register_forward_hook(lambda mod, args, out, k=k: outputs.append((k, out))) for k, m in models.items()]
     try:
-        with amp or torch.autocast("cpu", enabled=False): terms, diag = method.loss(models, x, cfg)
+        with amp or torch.autocast("cpu", enabled=False):
+            terms, diag = method.loss(models, x, cfg, y=y) if method.uses_labels else method.loss(models, x, cfg)
     except (ValueError, RuntimeError, FloatingPointError) as e:
         src = _nonfinite_source(x, models, outputs)
         if src is None: raise
@@ -531,19 +515,20 @@ def _train(cfg, ds, total, ck, run_dir, device, rank, world, progress) -> dict:
 
     amp = autocast(device, cfg.amp)   # bf16 networks where the hardware makes it pay; bounds stay float32
     from tqdm.auto import tqdm
-    bar = tqdm(total=total, initial=pos["step"], disable=not progress or rank != 0, desc=cfg.name, leave=False)
+    bar = tqdm(total=total, initial=pos["step"], disable=not progress or rank != 0, desc=cfg.name, leave=False,
+               mininterval=0.1 if sys.stderr.isatty() else 5)   # under papermill --log-output: a line every 5 s
     t0 = last_save = time.time()
     step0 = step = saved_at = pos["step"]
     skipped = []
     models.train()
     for epoch in range(pos["epoch"], cfg.epochs):
         start = pos["batch"] if epoch == pos["epoch"] else 0
-        for b, (x, _) in enumerate(D.batches(ds, cfg.batch_size, seed=cfg.seed, epoch=epoch, start=start, augment=cfg.augment), start):
+        for b, (x, y) in enumerate(D.batches(ds, cfg.batch_size, seed=cfg.seed, epoch=epoch, start=start, augment=cfg.augment), start):
             if step >= total: break
-            if world > 1: x = x.chunk(world)[rank]
+            if world > 1: x, y = x.chunk(world)[rank], y.chunk(world)[rank]
             if cfg.channels_last and device.type == "cuda": x = x.contiguous(memory_format=torch.channels_last)
             try:
-                terms, diag, loss, gnorm = forward_backward(method, models, opts, x, cfg, amp)
+                terms, diag, loss, gnorm = forward_backward(method, models, opts, x, cfg, amp, y)
                 bad, vals, why = *_first_nonfinite(terms, gnorm, world), ""
             except NonFiniteError as e:          # the loss could not be computed from non-finite inputs
                 for o in opts.values(): o.zero_grad(set_to_none=True)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_methods.ipynb #b64e0de5
 from __future__ import annotations
-import math
+import dataclasses, math
 
 import torch
 import torch.nn as nn
@@ -12,11 +12,12 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from . import models as M
+from .core import type_problems
 from .bounds import mi_bound, mi_bound_pairs
 
 # %% auto #0
-__all__ = ['METHODS', 'ALIASES', 'PRIORS', 'register', 'method_names', 'resolve_name', 'get_method', 'unwrap', 'frozen', 'adam',
-           'sample_prior', 'Method', 'fp32', 'DIM', 'WDIM', 'RandomProjection', 'MIGEMethod']
+__all__ = ['METHODS', 'ALIASES', 'PRIORS', 'QUICK_DIM', 'register', 'method_names', 'resolve_name', 'get_method', 'unwrap',
+           'frozen', 'adam', 'sample_prior', 'Method', 'fp32', 'DIM', 'WDIM', 'RandomProjection', 'MIGEMethod']
 
 # %% ../nbs/06_methods.ipynb #3c35e3ad
 METHODS: dict[str, type] = {}   # full name -> Method subclass
@@ -82,6 +83,8 @@ class Method:
     paper: dict = {}          # the `paper` preset: epochs, batch_size, lr, arch
     quick: dict = {}          # what the `quick` (one CPU epoch) preset changes for this method
     weights: tuple = ()       # which of alpha/beta/gamma the method uses; the others must stay 0
+    Options = None            # a dataclass of the method's own settings (`Config.options`), or None
+    uses_labels: bool = False # True: the learner passes the batch's labels, `loss(models, x, cfg, y=labels)`
     def build(self, cfg, shape) -> nn.ModuleDict: raise NotImplementedError
     def optimizers(self, models, cfg) -> dict:
         "Default: one Adam over every parameter."
@@ -89,6 +92,18 @@ class Method:
     def loss(self, models, x, cfg) -> tuple[dict, dict]: raise NotImplementedError
     def state_dict(self) -> dict: return {}          # method-internal state to checkpoint (e.g. a moving average)
     def load_state_dict(self, sd: dict) -> None: pass
+
+    @classmethod
+    def options(cls, given: dict) -> tuple[dict, list[str]]:
+        "`given` over the `Options` defaults, and what is wrong with it (unknown keys, types, the dataclass's own checks)."
+        if cls.Options is None: return {}, ([f"options={given!r}: method {cls.name!r} takes no options"] if given else [])
+        valid = [f.name for f in dataclasses.fields(cls.Options)]
+        bad = sorted(set(given) - set(valid))
+        if bad: return dict(given), [f"options has unknown key(s) {bad} for method {cls.name!r}; valid: {', '.join(valid)}"]
+        probs = type_problems(cls.Options, given)
+        if probs: return dict(given), [f"options: {p}" for p in probs]
+        try: return dataclasses.asdict(cls.Options(**given)), []   # __post_init__ may raise ValueError naming the problem
+        except ValueError as e: return dict(given), [f"options: {e}"]
 
 # %% ../nbs/06_methods.ipynb #06978ae3
 def _bound_opts(cfg) -> dict:
@@ -125,11 +140,15 @@ def _shapes(enc: nn.Module, shape) -> dict:
     return {k: tuple(v.shape[1:]) for k, v in out.items()}
 
 # %% ../nbs/06_methods.ipynb #ebbda87c
+QUICK_DIM = dict(mi_bound="infonce", local_critic="dot", critic_hidden=512, augment="crop_flip")   # the quick preset's
+                                                    # choice from figures/train_learning_curve.csv (train.ipynb)
+
 class DIM(Method):
     "Deep InfoMax (DIM Eq. 8): global and/or local MI bound, adversarial prior matching with its own optimiser."
     has_global, has_local, prior = False, False, "adversarial"   # prior: "adversarial", "sinkhorn" or None
     weights = ("alpha", "beta", "gamma")
     paper = dict(epochs=1000, epochs_other=200, batch_size=64, lr=1e-4, arch="dim")   # DIM App. A.1
+    quick = QUICK_DIM
 
     def __init__(self): self.bound_state = {"global": {}, "local": {}}   # kind="mine" keeps its moving average here
     def state_dict(self): return {k: dict(v) for k, v in self.bound_state.items()}
@@ -267,4 +286,4 @@ for _n, _g, _l, _p in [("wdim_gc", 1, 0, 0), ("wdim_lc", 0, 1, 0), ("wdim_gpc", 
     _c = _make(_n, WDIM, bool(_g), bool(_l),
                dict(alpha=0.5 * _g, beta=1.0 * _l, gamma=0.1 * _p, mi_bound="jsd", local_critic="concat"), aliases=("wdim",) if _n == "wdim_lgpc" else ())
     if not _p: _c.prior, _c.weights = None, tuple(w for w in _c.weights if w != "gamma")
-    else: _c.quick = dict(gamma=1.0)   # one CPU epoch: with the paper's 0.1 the y probe stayed below a random network
+    else: _c.quick = QUICK_DIM | dict(gamma=1.0)   # a few CPU minutes: the prior term needs more weight to act
