@@ -2,6 +2,9 @@
 
     python scripts/learning_curve.py --seconds 150 --evals 4 --methods dim_l dim_lg wdim mige [--set key=value ...]
 
+A method may carry its own overrides after `+`, e.g. `wdim+mi_bound=jsd+local_critic=concat+augment=None` (WDIM's
+published bound and critic, without augmentation), and is labelled by that whole string.
+
 Each method trains with the `quick` preset (plus `--set` overrides, which apply to every method) for `--seconds` of
 training time, pausing the clock `--evals` times to probe its frozen encoder; raw pixels and the untrained network
 are probed the same way. Writes figures/train_learning_curve.{csv,png} with the parameters and hardware beside them.
@@ -27,23 +30,33 @@ def probe(features_of, train, test, n_train):
     return mlp_probe(features_of(tr), tr.labels, features_of(test), test.labels, epochs=10)
 
 
-def curve(method, seconds, evals, n_train, overrides, train, test):
-    "Train `method` for `seconds` of wall-clock training time; probe the y tap `evals` times on the way."
-    cfg = check(Config(method=method, dataset="fashion_mnist", device="cpu", name=f"curve_{method}", **overrides))
+def literal(v: str):
+    try: return ast.literal_eval(v)
+    except (ValueError, SyntaxError): return v
+
+def parse(spec: str) -> tuple[str, dict]:
+    "`method+key=value+...` -> (method, overrides)."
+    method, *kvs = spec.split("+")
+    return method, {k: literal(v) for k, _, v in (kv.partition("=") for kv in kvs)}
+
+def curve(spec, seconds, evals, n_train, overrides, train, test):
+    "Train `spec` for `seconds` of wall-clock training time; probe the y tap `evals` times on the way."
+    method, own = parse(spec)
+    cfg = check(Config(method=method, dataset="fashion_mnist", device="cpu", name="curve", **(overrides | own)))
     seed_everything(cfg.seed)
     m = get_method(cfg.method); models = m.build(cfg, train.shape); opts = m.optimizers(models, cfg)
     y_of = lambda ds: extract_features(models["encoder"], ds, taps=("y",))["y"]
     rows, clock, step, epoch, marks = [], 0.0, 0, 0, [seconds * (k + 1) / evals for k in range(evals)]
     models.train()
     while marks:
-        for x, _ in D.batches(train, cfg.batch_size, seed=cfg.seed, epoch=epoch, augment=cfg.augment):
+        for x, y in D.batches(train, cfg.batch_size, seed=cfg.seed, epoch=epoch, augment=cfg.augment):
             t = time.perf_counter()
-            forward_backward(m, models, opts, x, cfg, autocast("cpu", cfg.amp))
+            forward_backward(m, models, opts, x, cfg, autocast("cpu", cfg.amp), y)
             for o in opts.values(): o.step()
             clock += time.perf_counter() - t; step += 1
             if clock >= marks[0]:
                 marks.pop(0)
-                rows.append(dict(method=method, seconds=round(clock, 1), step=step, images=step * cfg.batch_size,
+                rows.append(dict(method=spec, seconds=round(clock, 1), step=step, images=step * cfg.batch_size,
                                  y_mlp=probe(y_of, train, test, n_train)))
                 print(rows[-1], flush=True); models.train()
                 if not marks: break
@@ -62,18 +75,15 @@ def main(argv=None):
     ap.add_argument("--name", default="train_learning_curve")
     a = ap.parse_args(argv)
     if a.threads: torch.set_num_threads(a.threads)
-    overrides = {}
-    for kv in a.set:
-        k, _, v = kv.partition("=")
-        try: overrides[k] = ast.literal_eval(v)
-        except (ValueError, SyntaxError): overrides[k] = v
+    overrides = {k: literal(v) for k, _, v in (kv.partition("=") for kv in a.set)}
     train, test = D.get_dataset("fashion_mnist", "train"), D.get_dataset("fashion_mnist", "test")
     rows, cfgs = [], {}
     for method in a.methods:
         r, cfg = curve(method, a.seconds, a.evals, a.n_train, overrides, train, test)
         rows += r; cfgs[method] = {k: v for k, v in vars(cfg).items() if k not in ("out_dir", "data_dir", "name")}
     seed_everything(0)   # the untrained network (same seed as every run) and raw pixels, under the same probe
-    enc = get_method(a.methods[0]).build(check(Config(method=a.methods[0], device="cpu", **overrides)), train.shape)["encoder"]
+    first = parse(a.methods[0])[0]
+    enc = get_method(first).build(check(Config(method=first, device="cpu", **overrides)), train.shape)["encoder"]
     base = dict(raw_pixels=probe(lambda ds: D.to_float(ds.images).flatten(1), train, test, a.n_train),
                 random_network=probe(lambda ds: extract_features(enc, ds, taps=("y",))["y"], train, test, a.n_train))
     rows += [dict(method=k, seconds=0.0, step=0, images=0, y_mlp=v) for k, v in base.items()]

@@ -57,7 +57,7 @@ def seed_everything(seed: int) -> None:
     "Seed Python, NumPy and torch (all devices)."
     random.seed(seed); np.random.seed(seed); torch.manual_seed(seed)
 
-# %% ../nbs/00_core.ipynb #4dce458b
+# %% ../nbs/00_core.ipynb #c4ec636d
 def type_problems(cls, values: dict) -> list[str]:
     "One line per entry of `values` whose type does not match the annotation of the same field of dataclass `cls`."
     import dataclasses, types, typing

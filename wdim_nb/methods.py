@@ -30,14 +30,22 @@ def register(cls):
     for a in cls.__dict__.get("aliases", ()): ALIASES[a] = cls.name   # declared here, not inherited: a subclass of
     return cls                                                          # dim_l must not take over the alias "dim"
 
+def _discover() -> None:
+    "Import every module of the package once, so that methods registered in their own notebooks (IIC, IB, ...) exist."
+    import importlib, pkgutil, wdim_nb
+    for mod in pkgutil.iter_modules(wdim_nb.__path__):
+        if not mod.name.startswith("_"): importlib.import_module(f"wdim_nb.{mod.name}")
+
 def method_names() -> list[str]:
     "Every name `get_method` accepts: registered methods and their aliases."
+    _discover()
     return sorted(METHODS) + sorted(ALIASES)
 
 def resolve_name(name: str) -> str:
     "The full registered name behind `name` (an alias or a full name); ValueError listing the choices otherwise."
     if not isinstance(name, str): raise TypeError(f"method must be a string, got {type(name).__name__}")
     full = ALIASES.get(name, name)
+    if full not in METHODS: _discover(); full = ALIASES.get(name, name)
     if full not in METHODS:
         raise ValueError(f"unknown method {name!r}; valid methods: {', '.join(method_names())}")
     return full
