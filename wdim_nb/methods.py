@@ -100,6 +100,9 @@ class Method:
     def loss(self, models, x, cfg) -> tuple[dict, dict]: raise NotImplementedError
     def state_dict(self) -> dict: return {}          # method-internal state to checkpoint (e.g. a moving average)
     def load_state_dict(self, sd: dict) -> None: pass
+    def evaluate(self, models, train, test, cfg) -> dict:
+        "The method's own results beyond the encoder probes (e.g. clustering accuracy); `eval.json` keeps them as `method`."
+        return {}
 
     @classmethod
     def options(cls, given: dict) -> tuple[dict, list[str]]:
