@@ -1,48 +1,56 @@
-"""Time per optimisation step of dim_l, dim_lg, wdim_lpc and mige (batch 64, 32x32x3), as ratios to dim_l.
+"""Images per second of the learner's training step, per method, in float32 and bfloat16, in one run.
 
-The step is the learner's own (`forward_backward`, then every optimiser's `step`, then the one host transfer of the
-logged values). Methods are timed round-robin (a few steps each, repeated) so a change in machine load hits all of
-them alike; the table reports the median step time of each. Also: the FLOP/s a dim_l step achieves (FLOPs counted by
-torch's FlopCounterMode) as a fraction of a large fp32 matmul's FLOP/s measured in the same run, and on CUDA the
-images/s of dim_l. Writes figures/bench_train_step.csv (+ .json provenance).
+The step is the learner's own (`forward_backward` under the run's autocast, every optimiser's `step`, then the one
+host transfer of the logged values), with each method at its `quick` preset (the settings `make run` trains with).
+Configurations are timed round-robin (a few steps each, repeated) so a change in machine load hits all of them alike;
+the table reports the median. Beside each: the FLOPs of one step (torch's FlopCounterMode) and the FLOP/s achieved as
+a fraction of a large bf16 (and fp32) matmul's FLOP/s measured in the same run, the bf16 / fp32 speed-up, and the
+step time as a ratio to dim_l's in the same precision.
 
-    .venv/bin/python bench/train_step.py [--reps 5] [--steps 3] [--batch 64] [--device auto]
+    python bench/train_step.py                                    # CPU: 28x28x1 (Fashion-MNIST), batch 64
+    python bench/train_step.py --device cuda --image-size 32 --batch-sizes 64 256 --compile --channels-last
+
+Writes figures/bench_train_step.csv (+ .json provenance), or `--out` (a CSV path) with a .json beside it.
 """
-import argparse, statistics, time
+import argparse, itertools, json, statistics, time
+from pathlib import Path
 
+import pandas as pd
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from wdim_nb.core import get_device, save_table
+from wdim_nb.core import autocast, fast_bf16, get_device, provenance, save_table
 from wdim_nb.learner import Config, check, forward_backward
-from wdim_nb.methods import get_method
-
-# (label, method, extra Config): dim_l with the concat critic is the like-for-like baseline of wdim_lpc (same local
-# critic, only the prior term differs); plain dim_l uses DIM's default encode-and-dot critic.
-ROWS = [("dim_l", "dim_l", {}), ("dim_lg", "dim_lg", {}), ("wdim_lpc", "wdim_lpc", {}),
-        ("dim_l (concat critic)", "dim_l", {"local_critic": "concat"}), ("mige", "mige", {})]
+from wdim_nb.methods import get_method, unwrap
 
 
-def setup(method, extra, batch, device):
-    cfg = check(Config(method=method, dataset="synthetic", batch_size=batch, device=str(device), **extra), data=False)
+def setup(method, batch, shape, device, bf16, compile, channels_last):
+    "A closure running one training step of `method` on a fixed random batch, and what FLOP counting needs."
+    cfg = check(Config(method=method, dataset="synthetic", batch_size=batch, device=str(device), amp=bf16,
+                       compile=compile, channels_last=channels_last), data=False)
     m = get_method(method); torch.manual_seed(0)
-    models = m.build(cfg, (3, 32, 32)).to(device); opts = m.optimizers(models, cfg)
-    x = torch.rand(batch, 3, 32, 32, device=device) * 2 - 1
+    models = m.build(cfg, shape).to(device); opts = m.optimizers(models, cfg)
+    if compile: models = torch.nn.ModuleDict({k: torch.compile(v) for k, v in models.items()})
+    x = torch.rand(batch, *shape, device=device) * 2 - 1
+    if channels_last: x = x.contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (batch,), device=device)
+    amp = autocast(device, bf16)
     def step():
-        terms, diag, loss, gnorm = forward_backward(m, models, opts, x, cfg)
+        terms, diag, loss, gnorm = forward_backward(m, models, opts, x, cfg, amp, y)
         for o in opts.values(): o.step()
         torch.stack([t.detach().float().reshape(()) for t in [*terms.values(), *gnorm.values()]]).tolist()  # the log sync
-    return step, m, models, cfg, x
+    def flops():
+        plain = torch.nn.ModuleDict({k: unwrap(v) for k, v in models.items()})
+        with FlopCounterMode(display=False) as fc, amp:
+            args = (plain, x, cfg) + ((y,) if m.uses_labels else ())
+            sum(m.loss(*args)[0].values()).backward()
+        return fc.get_total_flops()
+    return step, flops
 
 
-def count_flops(m, models, cfg, x):
-    with FlopCounterMode(display=False) as fc:
-        sum(m.loss(models, x, cfg)[0].values()).backward()
-    return fc.get_total_flops()
-
-
-def matmul_flops(device, n=2048, reps=10):
-    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+def matmul_flops(device, dtype, n=2048, reps=10):
+    "FLOP/s of an n x n matmul in `dtype`: the practical peak the step is compared with."
+    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
     a @ b; sync(device)
     t = time.perf_counter()
     for _ in range(reps): a @ b
@@ -51,47 +59,64 @@ def matmul_flops(device, n=2048, reps=10):
 
 
 def sync(device):
-    if device.type == "cuda": torch.cuda.synchronize()
+    if device.type == "cuda": torch.cuda.synchronize(device)
 
 
-def main():
+def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--reps", type=int, default=5); p.add_argument("--steps", type=int, default=3)
-    p.add_argument("--batch", type=int, default=64); p.add_argument("--device", default="auto")
-    a = p.parse_args()
+    p.add_argument("--device", default="auto")
+    p.add_argument("--methods", nargs="+", default=["dim_l", "dim_lg", "wdim", "mige"])
+    p.add_argument("--batch-sizes", nargs="+", type=int, default=[64])
+    p.add_argument("--image-size", type=int, default=28)
+    p.add_argument("--channels", type=int, default=None, help="image channels (default: 1 at 28x28, else 3)")
+    p.add_argument("--precisions", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
+    p.add_argument("--compile", action="store_true", help="torch.compile every network")
+    p.add_argument("--channels-last", action="store_true")
+    p.add_argument("--steps", type=int, default=3, help="steps per timing")
+    p.add_argument("--reps", type=int, default=5, help="round-robin rounds (the median is reported)")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--out", default=None, help="CSV path (default: figures/bench_train_step.csv)")
+    a = p.parse_args(argv)
+    if a.threads: torch.set_num_threads(a.threads)
     device = get_device(a.device)
-    setups = {label: setup(meth, extra, a.batch, device) for label, meth, extra in ROWS}
-    for s in setups.values(): s[0](); s[0]()                      # warm-up (allocator, oneDNN/cuDNN plans)
-    times = {label: [] for label in setups}
-    mm = []
-    for _ in range(a.reps):                                       # round-robin: load changes hit every method alike
-        mm.append(matmul_flops(device))
-        for label, (step, *_) in setups.items():
+    shape = (a.channels or (1 if a.image_size == 28 else 3), a.image_size, a.image_size)
+    precisions = [q for q in a.precisions if q == "fp32" or fast_bf16(device)]
+    if precisions != a.precisions: print(f"bf16 is not fast on {device} (no AMX / AVX512-BF16 or CUDA bf16): fp32 only")
+    grid = list(itertools.product(a.methods, a.batch_sizes, precisions))
+    runs = {g: setup(g[0], g[1], shape, device, g[2] == "bf16", a.compile, a.channels_last) for g in grid}
+    for step, _ in runs.values(): step(); step()                 # warm-up (allocator, oneDNN/cuDNN plans, compile)
+    times, peak = {g: [] for g in grid}, {q: [] for q in precisions}
+    for _ in range(a.reps):                                        # round-robin: load changes hit every row alike
+        for q in precisions: peak[q].append(matmul_flops(device, torch.float32 if q == "fp32" else torch.bfloat16))
+        for g, (step, _) in runs.items():
             sync(device); t = time.perf_counter()
             for _ in range(a.steps): step()
-            sync(device); times[label].append((time.perf_counter() - t) / a.steps)
-    med = {k: statistics.median(v) for k, v in times.items()}
-    base = med["dim_l"]
-    step, m, models, cfg, x = setups["dim_l"]
-    flops = count_flops(m, models, cfg, x)
-    peak = statistics.median(mm)
-    rows = [dict(method=k, seconds_per_step=round(v, 4), ratio_to_dim_l=round(v / base, 3),
-                 spread=round((max(times[k]) - min(times[k])) / v, 3)) for k, v in med.items()]
-    import pandas as pd
+            sync(device); times[g].append((time.perf_counter() - t) / a.steps)
+    peak = {q: statistics.median(v) for q, v in peak.items()}
+    top = max(peak.values())                                       # the run's best matmul FLOP/s (bf16 where fast)
+    rows = []
+    for (meth, batch, q), ts in times.items():
+        sec, fl = statistics.median(ts), runs[(meth, batch, q)][1]()
+        rows.append(dict(method=meth, batch_size=batch, image_size=a.image_size, precision=q, compile=a.compile,
+                         channels_last=a.channels_last, ms_per_step=round(1e3 * sec, 2), images_per_s=round(batch / sec),
+                         gflop_per_step=round(fl / 1e9, 2), frac_of_peak=round(fl / sec / top, 3),
+                         spread=round((max(ts) - min(ts)) / sec, 3)))
     df = pd.DataFrame(rows)
-    wd, dc = med["wdim_lpc"], med["dim_l (concat critic)"]
-    print(f"device: {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU, ' + str(torch.get_num_threads()) + ' threads'}); "
-          f"batch {a.batch}, 32x32x3, median of {a.reps} rounds x {a.steps} steps")
+    fp = df[df.precision == "fp32"].set_index(["method", "batch_size"]).images_per_s
+    df["speedup_over_fp32"] = [round(r.images_per_s / fp[(r.method, r.batch_size)], 2) for r in df.itertuples()]
+    if "dim_l" in a.methods:
+        ref = df[df.method == "dim_l"].set_index(["batch_size", "precision"]).ms_per_step
+        df["step_over_dim_l"] = [round(r.ms_per_step / ref[(r.batch_size, r.precision)], 3) for r in df.itertuples()]
+    hw = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    print(f"{device} ({hw}); {'x'.join(map(str, shape))}, median of {a.reps} rounds x {a.steps} steps; matmul peak "
+          + ", ".join(f"{q} {v / 1e9:.0f} GFLOP/s" for q, v in peak.items()))
     print(df.to_string(index=False))
-    print(f"wdim_lpc / dim_l (same concat critic) = {wd / dc:.3f}  (target <= 1.05: the Sinkhorn prior term's cost)")
-    print(f"dim_l step: {flops / 1e9:.1f} GFLOP in {base:.3f} s = {flops / base / 1e9:.1f} GFLOP/s; "
-          f"fp32 2048^3 matmul: {peak / 1e9:.1f} GFLOP/s; fraction = {flops / base / peak:.2f} (target >= 0.5 on CPU)")
-    if device.type == "cuda": print(f"dim_l: {a.batch / base:.0f} images/s (target >= 20k on one H100)")
-    else: print("no GPU in this run: images/s on a GPU not measured")
-    extra = dict(dim_l_gflop=flops / 1e9, dim_l_gflops=flops / base / 1e9, matmul_gflops=peak / 1e9,
-                 flop_fraction=flops / base / peak, wdim_over_dim_concat=wd / dc)
-    save_table(df.assign(**{k: round(v, 4) for k, v in extra.items()}), "bench_train_step",
-               dict(vars(a), device=str(device), rows=[r[0] for r in ROWS]))
+    params = dict(vars(a), device=str(device), shape=shape, hardware=hw,
+                  matmul_peak_gflops={q: round(v / 1e9, 1) for q, v in peak.items()})
+    if a.out:
+        out = Path(a.out); out.parent.mkdir(parents=True, exist_ok=True); df.to_csv(out, index=False)
+        out.with_suffix(".json").write_text(json.dumps(provenance(params), indent=1, default=str))
+    else: save_table(df, "bench_train_step", params)
 
 
 if __name__ == "__main__":

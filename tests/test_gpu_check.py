@@ -17,8 +17,7 @@ def test_gpu_check_dry_run(tmp_path):
     status = {s["step"]: s["status"] for s in res["steps"]}
     for name in ("cuda_tests", "sinkhorn", "paper_slice", "stein"):
         assert status[name] == "ok", (name, status, p.stdout[-3000:])
-    # bench/train_step.py takes the check's command line once it has --batch-sizes; until then the step says so
-    assert status["train_step"] == "ok" or "does not accept --batch-sizes" in status["train_step"], status
+    assert status["train_step"] == "ok", status                 # bench/train_step.py takes the check's command line
     assert res["hardware"]["device"] == "cpu" and res["hardware"]["name"]
     rows = list(csv.DictReader(open(tmp_path / "gpu_check.csv", newline="")))
     assert {"cuda_tests", "sinkhorn", "paper_slice"} <= {r["section"] for r in rows}
@@ -27,8 +26,8 @@ def test_gpu_check_dry_run(tmp_path):
     assert paper["value"] == "0" and paper["meets"] == "True"
     sk = [r for r in rows if r["section"] == "sinkhorn"]
     assert sk and all(float(r["value"]) > 0 for r in sk)  # a speed-up was measured against at least one peer
-    if status["train_step"] == "ok":
-        assert any(r["metric"].startswith("DIM(L)") for r in rows)
+    assert any(r["metric"].startswith("DIM(L)") for r in rows)
+    assert any(r["metric"].startswith("WDIM step / DIM(L) step") for r in rows)
 
 
 def _check_module():

@@ -138,7 +138,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=os.environ.get("OUT") or str(ROOT / "runs" / "gpu_check"))
     ap.add_argument("--dry", action="store_true", help="CPU, tiny sizes: checks that every step still runs")
-    ap.add_argument("--budget", type=float, default=None, help="seconds for all steps (default 450, dry 120)")
+    ap.add_argument("--budget", type=float, default=None, help="seconds for all steps (default 450, dry 300)")
     ap.add_argument("--paper-steps", type=int, default=300)
     ap.add_argument("--install-log", default=None, help="the wheel installation log of gpu_check.sh, kept in the JSON")
     a = ap.parse_args(argv)
@@ -147,7 +147,7 @@ def main(argv=None):
     if dev == "cuda" and not torch.cuda.is_available():
         sys.exit("gpu_check: no CUDA device is visible to torch; run with --dry for the CPU rehearsal")
     out = Path(a.out); raw = out / "raw"; raw.mkdir(parents=True, exist_ok=True)
-    budget = a.budget or (120 if a.dry else 450)
+    budget = a.budget or (300 if a.dry else 450)
     deadline, py = time.time() + budget, sys.executable
     env = {"PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}".rstrip(os.pathsep)}
     if a.dry: env["OMP_NUM_THREADS"] = "1"
@@ -185,7 +185,7 @@ def main(argv=None):
 
     # 3. the training step: eager, then compiled with channels_last (fp32 and bf16 reported by the script itself)
     help_txt = subprocess.run([py, "bench/train_step.py", "--help"], cwd=ROOT, capture_output=True, text=True, env={**os.environ, **env}).stdout
-    tr = (["--methods", "dim_l", "wdim", "--batch-sizes", "8", "--image-size", "32", "--steps", "1"] if a.dry else
+    tr = (["--methods", "dim_l", "wdim", "--batch-sizes", "8", "--image-size", "32", "--steps", "1", "--reps", "1"] if a.dry else
           ["--methods", "dim_l", "dim_lg", "wdim", "mige", "--batch-sizes", "64", "256", "--image-size", "32", "--steps", "20"])
     variants = [("train_step", [], 150)] + ([] if a.dry else [("train_step_compile", ["--compile", "--channels-last"], 200)])
     for name, extra, limit in variants:
