@@ -307,3 +307,21 @@ def test_method_options_are_validated_recorded_and_labels_reach_the_loss(tmp_pat
     fit(replace(cfg, max_steps=2), ds, progress=False)
     assert Labelled.seen == [(torch.Size([8]), 5)] * 2
     assert json.loads((tmp_path / cfg.name / "config.json").read_text())["options"] == dict(width=5, note=None)
+
+
+def test_stl10_trains_on_64x64_crops_and_evaluates_on_the_centre(tmp_path):
+    "STL-10 (96x96 on disk, torchvision's format): the network is built for the 64x64 view of DIM Sec. 4 / WDIM Table 1."
+    from wdim_nb.data import write_fake, view, view_shape
+    from wdim_nb.evaluate import evaluate
+    write_fake("stl10", tmp_path / "data", n=16)
+    cfg = check(Config(method="dim_l", dataset="stl10", data_dir=str(tmp_path / "data"), out_dir=str(tmp_path / "runs"),
+                       batch_size=8, max_steps=2, critic_hidden=16))
+    assert cfg.augment == "crop64_flip"                       # the dataset's view wins over the quick preset's crop
+    unlabeled = get_dataset("stl10", view("stl10")["train_split"], tmp_path / "data", verify=False)   # fake files: no MD5
+    run = fit(cfg, unlabeled, progress=False)
+    assert run["steps"] == 2 and run["models"]["encoder"].tap_shapes["conv"] == (192, 7, 7)   # AlexNet at 64x64
+    train, test = (get_dataset("stl10", s, tmp_path / "data", verify=False) for s in ("train", "test"))
+    assert train.shape == (3, 96, 96) and view_shape(train.shape, view("stl10")["eval_augment"]) == (3, 64, 64)
+    ev = evaluate(run["encoder"].eval(), train, test, augment=view("stl10")["eval_augment"], n_train=None, n_test=None,
+                  probes=("linear",), ndm_steps=0, mine_steps=0, mlp_epochs=1)
+    assert set(ev["probe"]) == {"conv", "fc", "y"}

@@ -10,7 +10,7 @@ from wdim_nb.models import (ARCHS, ConcatConvCritic, CoordinatePredictor, Encode
                             local_pairs, occlude, receptive_field, squash)
 
 
-# (arch, image_shape) -> expected per-sample tap shapes (conv, last_conv, fc)
+# (arch, image_shape) -> expected per-sample tap shapes (local, conv, fc)
 SHAPES = {
     ("dim", (1, 8, 8)): ((128, 4, 4), (256, 2, 2), (1024,)),
     ("dim", (3, 12, 12)): ((128, 6, 6), (256, 3, 3), (1024,)),
@@ -32,7 +32,7 @@ def test_tap_shapes_every_arch_and_shape(arch, shape):
         enc = encoder(arch, shape, y_dim=32)
         out = enc(torch.empty(3, *shape))
     conv, last, fc = SHAPES[arch, shape]
-    want = dict(conv=conv, last_conv=last, fc=fc, y=(32,))
+    want = dict(local=conv, conv=last, fc=fc, y=(32,))
     assert {k: tuple(v.shape[1:]) for k, v in out.items()} == want
     assert enc.tap_shapes == want and set(enc.taps) == set(out)
 
@@ -43,7 +43,7 @@ def test_real_forward_small_encoders():
         enc = encoder(arch, shape)
         out = enc(torch.randn(4, *shape))
         assert out["y"].shape == (4, 64) and torch.isfinite(out["y"]).all()
-        assert (out["conv"] >= 0).all() and (out["fc"] >= 0).all()  # taps are taken after ReLU
+        assert (out["local"] >= 0).all() and (out["fc"] >= 0).all()  # taps are taken after ReLU
         assert out["y"].min() < 0  # y is a plain linear output (squash only for prior matching)
 
 
@@ -172,12 +172,12 @@ def test_critic_set_scores_shapes_and_gradients():
         taps = enc(torch.randn(3, *shape))
         S = net["global"](taps[net["global"].tap], taps["y"])
         pos, neg = net["local"](taps[net["local"].tap], taps["y"])
-        L = math.prod(enc.tap_shapes["conv"][1:])
+        L = math.prod(enc.tap_shapes["local"][1:])
         want = ((3, L), (3, 2 * L)) if loc == "dot" else ((3 * L,), (3 * L, 1))   # dot: all negatives, shared per code
         assert S.shape == (3, 3) and (pos.shape, neg.shape) == want
         d = net["prior"](squash(taps["y"]))
         assert d.shape == (3,)
-        total = S.mean() + pos.mean() - neg.mean() + d.mean() + net["coord"].loss(taps["conv"], taps["y"])
+        total = S.mean() + pos.mean() - neg.mean() + d.mean() + net["coord"].loss(taps["local"], taps["y"])
         total.backward()
         for name, m in [("encoder", enc), *net.items()]:
             for pname, p in m.named_parameters():
@@ -191,9 +191,9 @@ def test_builders_and_taps():
         enc = encoder("dim", (3, 32, 32))
         net = critics(enc)
         wnet = critics(encoder("wdim", (3, 32, 32)))
-    assert net["global"].tap == "last_conv" and net["global"].c_dim == 256 * 16
+    assert net["global"].tap == "conv" and net["global"].c_dim == 256 * 16
     assert isinstance(net["local"], EncodeDotCritic) and isinstance(wnet["local"], ConcatConvCritic)
-    assert wnet["global"].tap == "conv" and wnet["global"].c_dim == 32 * 22 * 22   # DeepInfomaxPytorch G
+    assert wnet["global"].tap == "local" and wnet["global"].c_dim == 32 * 22 * 22   # DeepInfomaxPytorch G
     assert wnet["local"].c0.in_channels == 128 + 64                                 # DeepInfomaxPytorch L: 192
     assert [m.out_features for m in net["prior"].net if isinstance(m, torch.nn.Linear)] == [1000, 200, 1]
     assert isinstance(global_critic("wdim", (128, 26, 26)), GlobalCritic)
@@ -297,7 +297,7 @@ def test_receptive_field_matches_gradient_support(arch, shape):
     S = shape[-1]
     for i in (0, 2):
         x = torch.rand(1, *shape, dtype=torch.float64).add_(0.1).requires_grad_()
-        enc(x)["conv"][0, :, i, i].sum().backward()
+        enc(x)["local"][0, :, i, i].sum().backward()
         rows = x.grad[0, 0].abs().sum(1).nonzero().flatten()
         lo, hi = rf["offset"] + rf["step"] * i, rf["offset"] + rf["step"] * i + rf["size"]
         assert rows.min() == max(lo, 0) and rows.max() == min(hi, S) - 1, (rows, lo, hi)
@@ -319,7 +319,7 @@ def test_clear_errors():
     with pytest.raises(ValueError, match="square"): CoordinatePredictor((4, 3, 5), 2)
     with pytest.raises(ValueError, match="lower `block`"): occlude(torch.zeros(1, 1, 15, 15))
     with pytest.raises(ValueError, match="lower `block`"): occlude(torch.zeros(1, 1, 28, 28), block=13, step=4, offset=-6)
-    with pytest.raises(ValueError, match="conv"): receptive_field(encoder("dim", (1, 8, 8)), "y")
+    with pytest.raises(ValueError, match="local"): receptive_field(encoder("dim", (1, 8, 8)), "y")
     with pytest.raises(TypeError, match="Encoder"): critics(torch.nn.Linear(2, 2))
     with pytest.raises(ValueError, match="valid choices"): local_critic("dim", 8, kind="bilinear")
     with pytest.raises(ValueError, match="valid choices"): global_critic("vit", (8, 4, 4))

@@ -14,9 +14,9 @@ import torch.nn.functional as F
 from .core import repo_root
 
 # %% auto #0
-__all__ = ['SYSTEM_DIRS', 'DATASETS', 'AUGMENTATIONS', 'DatasetNotFoundError', 'CorruptFileError', 'ImageDataset', 'to_float',
-           'read_idx', 'read_cifar', 'read_stl10', 'synthetic', 'get_dataset', 'write_fake', 'random_crop',
-           'center_crop', 'random_flip', 'augment_images', 'num_batches', 'batches']
+__all__ = ['SYSTEM_DIRS', 'DATASETS', 'AUGMENTATIONS', 'VIEWS', 'DatasetNotFoundError', 'CorruptFileError', 'ImageDataset',
+           'to_float', 'read_idx', 'read_cifar', 'read_stl10', 'synthetic', 'get_dataset', 'write_fake', 'random_crop',
+           'center_crop', 'random_flip', 'augment_images', 'view', 'view_shape', 'num_batches', 'batches']
 
 # %% ../nbs/04_data.ipynb #d67164e5
 class DatasetNotFoundError(FileNotFoundError):
@@ -330,6 +330,17 @@ def augment_images(images, augment, *, generator=None):
     if callable(augment): return augment(images, generator)
     if augment not in AUGMENTATIONS: raise ValueError(f"unknown augment {augment!r}; choose one of {list(AUGMENTATIONS)} or None")
     return AUGMENTATIONS[augment](images, generator)
+
+# %% ../nbs/04_data.ipynb #3312f622
+VIEWS = {"stl10": dict(train_split="unlabeled", train_augment="crop64_flip", eval_augment="center64")}
+
+def view(name: str) -> dict:
+    "How the papers train and evaluate on dataset `name`: the training split, its augmentation, the evaluation view."
+    return dict(train_split="train", train_augment=None, eval_augment=None) | VIEWS.get(name, {})
+
+def view_shape(shape, augment) -> tuple:
+    "The (C, H, W) of an image of `shape` after `augment` (a name in `AUGMENTATIONS`, a callable, or None)."
+    return tuple(augment_images(torch.zeros(1, *shape, dtype=torch.uint8), augment).shape[1:])
 
 # %% ../nbs/04_data.ipynb #5b7721eb
 def _seed(*xs) -> int: return int(np.random.SeedSequence(list(xs)).generate_state(1)[0])

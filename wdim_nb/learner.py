@@ -90,6 +90,7 @@ def resolved(cfg: Config) -> Config:
         if "epochs_other" in pap and cfg.dataset not in ("cifar10", "cifar100"): pap["epochs"] = pap["epochs_other"]
         pre = {k: pap.get(k) for k in pre} | {"subsample": None}
     else: pre |= m.quick
+    if D.view(cfg.dataset)["train_augment"]: pre["augment"] = D.view(cfg.dataset)["train_augment"]   # STL-10: 64x64 crops
     new = {}
     for k, v in {**m.defaults, **pre}.items():
         if hasattr(cfg, k) and getattr(cfg, k) is None: new[k] = v
@@ -109,7 +110,7 @@ def _data_problem(cfg) -> str | None:
     if cfg.dataset in ("synthetic", "digits"): return None
     data_dir = Path(cfg.data_dir)
     if not data_dir.is_absolute(): data_dir = repo_root() / data_dir
-    files = D._FILES[cfg.dataset][2]["unlabeled" if cfg.dataset == "stl10" else "train"]
+    files = D._FILES[cfg.dataset][2][D.view(cfg.dataset)["train_split"]]
     found, folders = D._find(cfg.dataset, files, data_dir)
     if found or not _offline(): return None
     return (f"dataset {cfg.dataset!r} is not on disk ({', '.join(map(str, folders))}) and this machine is offline: "
@@ -461,7 +462,7 @@ def _devices(cfg) -> tuple[torch.device, int, int]:
 
 def _training_data(cfg, dataset, world) -> tuple[D.ImageDataset, int]:
     "The (sub-sampled) training images and the number of steps of the run; ValueError when they do not fit `cfg`."
-    ds = dataset if dataset is not None else D.get_dataset(cfg.dataset, "unlabeled" if cfg.dataset == "stl10" else "train",
+    ds = dataset if dataset is not None else D.get_dataset(cfg.dataset, D.view(cfg.dataset)["train_split"],
                                                              cfg.data_dir, n=cfg.subsample)
     if cfg.subsample and len(ds) > cfg.subsample: ds = ds.subset(slice(0, cfg.subsample))
     if len(ds) < cfg.batch_size:
@@ -502,7 +503,7 @@ def _train(cfg, ds, total, ck, run_dir, device, rank, world, progress) -> dict:
     "Build the method's networks (restored from `ck` when given) and run the steps up to `total`."
     seed_everything(cfg.seed)   # method, networks, optimisers: identical on every rank (same seed), then DDP keeps them so
     method = get_method(cfg.method)
-    models = method.build(cfg, ds.shape).to(device)
+    models = method.build(cfg, D.view_shape(ds.shape, cfg.augment)).to(device)   # the view the network sees
     if cfg.channels_last and device.type == "cuda": models = models.to(memory_format=torch.channels_last)
     opts = method.optimizers(models, cfg)
     ckpt, log = run_dir / "checkpoint.pt", MetricsLog(run_dir / "metrics.csv", enabled=rank == 0)

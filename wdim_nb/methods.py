@@ -170,13 +170,13 @@ class DIM(Method):
         s = enc.tap_shapes
         m = nn.ModuleDict({"encoder": enc})
         if self.has_global:   # DIM Table 5 reads the last conv layer; WDIM's G the second conv layer
-            m["global_critic"] = M.global_critic(cfg.arch, s["last_conv" if cfg.arch == "dim" else "conv"], cfg.y_dim)
-        if self.has_local: m["local_critic"] = M.local_critic(cfg.arch, s["conv"][0], cfg.y_dim, kind=cfg.local_critic,
+            m["global_critic"] = M.global_critic(cfg.arch, s["conv" if cfg.arch == "dim" else "local"], cfg.y_dim)
+        if self.has_local: m["local_critic"] = M.local_critic(cfg.arch, s["local"][0], cfg.y_dim, kind=cfg.local_critic,
                                                            hidden=getattr(cfg, "critic_hidden", None))
         if self._needs_disc(cfg): m["prior_disc"] = M.PriorDiscriminator(cfg.y_dim)
         if getattr(cfg, "coord_weight", 0):   # DIM Sec. 4.3: absolute and relative coordinate prediction
-            m["coord_abs"] = M.CoordinatePredictor(s["conv"], cfg.y_dim)
-            m["coord_rel"] = M.CoordinatePredictor(s["conv"], cfg.y_dim, relative=True)
+            m["coord_abs"] = M.CoordinatePredictor(s["local"], cfg.y_dim)
+            m["coord_rel"] = M.CoordinatePredictor(s["local"], cfg.y_dim, relative=True)
         return m
 
     def _needs_disc(self, cfg) -> bool:
@@ -193,7 +193,7 @@ class DIM(Method):
         y = self._occluded_code(models["encoder"], x) if getattr(cfg, "occlude", False) else out["y"]
         terms, diag = {}, {}
         if getattr(cfg, "coord_weight", 0):
-            c = out["conv"]
+            c = out["local"]
             terms["coord"] = cfg.coord_weight * (models["coord_abs"].loss(c, y) + models["coord_rel"].loss(c, y)).float()
         if self.has_global:
             g = models["global_critic"]
@@ -212,7 +212,7 @@ class DIM(Method):
     def _occluded_code(enc, x):
         "DIM Sec. 4.3 / App. A.6: the global code of an occluded copy of x (local features still see all of x)."
         e = unwrap(enc)
-        rf = M.receptive_field(e, "conv")
+        rf = M.receptive_field(e, "local")
         block = min(10, x.shape[-1] // 3)
         return enc(M.occlude(x, block=block, step=rf["step"], offset=rf["offset"]))["y"]
 

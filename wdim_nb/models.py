@@ -40,15 +40,15 @@ def _out_shape(layers, shape):
 
 # %% ../nbs/05_models.ipynb #f73e2104
 class Encoder(nn.Module):
-    "$E_\\psi = f_\\psi \\circ C_\\psi$ (DIM Sec. 3) returning the taps `conv`, `last_conv`, `fc`, `y` as a dict."
-    taps = ("conv", "last_conv", "fc", "y")
+    "$E_\\psi = f_\\psi \\circ C_\\psi$ (DIM Sec. 3) returning the taps `local`, `conv`, `fc`, `y` as a dict."
+    taps = ("local", "conv", "fc", "y")
     def __init__(self, local, rest, fc, head, *, arch, image_shape, y_from="fc"):
         super().__init__()
         self.local, self.rest, self.fc, self.head = local, rest, fc, head  # C_psi = rest . local; f_psi = head . fc
         self.arch, self.image_shape, self.y_from = arch, tuple(image_shape), y_from
         conv = _out_shape(local, image_shape); last = _out_shape(rest, conv)
         fc = _out_shape(fc, (math.prod(last),) if y_from == "fc" else last)
-        self.tap_shapes = dict(conv=conv, last_conv=last, fc=fc, y=(head.out_features,))  # per-sample shapes
+        self.tap_shapes = dict(local=conv, conv=last, fc=fc, y=(head.out_features,))  # per-sample shapes
 
     def forward(self, x):  # x: [B, C, H, W] in [-1, 1]
         conv = self.local(x)             # [B, C_l, M, M]  local feature map
@@ -56,7 +56,7 @@ class Encoder(nn.Module):
         flat = last.flatten(1)
         fc = self.fc(flat if self.y_from == "fc" else last)          # [B, F]
         y = self.head(fc if self.y_from == "fc" else flat)           # [B, y_dim]
-        return dict(conv=conv, last_conv=last, fc=fc, y=y)
+        return dict(local=conv, conv=last, fc=fc, y=y)
 
     def extra_repr(self): return f"arch={self.arch!r}, image_shape={self.image_shape}, tap_shapes={self.tap_shapes}"
 
@@ -78,7 +78,7 @@ def encoder(arch: str,                 # "dim" (DIM App. A.1) or "wdim" (WDIM Se
             image_shape,               # (C, H, W) of one input image, H == W
             *, y_dim: int = 64,        # size of the representation Y (64 in both papers)
            ) -> Encoder:
-    "Build the encoder for `arch` and `image_shape`; `forward(x)` returns the taps `conv`, `last_conv`, `fc`, `y`."
+    "Build the encoder for `arch` and `image_shape`; `forward(x)` returns the taps `local`, `conv`, `fc`, `y`."
     if arch not in ARCHS: raise ValueError(f"arch={arch!r} is unknown; valid choices: {', '.join(ARCHS)}")
     if len(image_shape) != 3 or not all(isinstance(n, int) and n > 0 for n in image_shape):
         raise ValueError(f"image_shape must be (C, H, W) positive ints, got {image_shape!r}")
@@ -111,7 +111,7 @@ class GlobalCritic(nn.Module):
                  y_dim: int = 64,        # size of y
                  *, convs=(),            # channels of 3x3 valid convs run on the map first (WDIM: (64, 32))
                  hidden: int = 512,      # units of the two hidden layers
-                 tap: str = "last_conv"  # which encoder tap feeds `c`
+                 tap: str = "conv"  # which encoder tap feeds `c`
                 ):
         super().__init__()
         c, h, w = c_shape
@@ -174,7 +174,7 @@ class ConcatConvCritic(nn.Module):
     def __init__(self, c_dim: int,         # channels of the local map
                  y_dim: int = 64,          # size of y
                  *, hidden: int = 512,     # units of the two hidden 1x1 convs
-                 tap: str = "conv"):       # which encoder tap feeds `c`
+                 tap: str = "local"):       # which encoder tap feeds `c`
         super().__init__()
         self.c_dim, self.tap = c_dim, tap
         self.c0, self.c1, self.c2 = nn.Conv2d(c_dim + y_dim, hidden, 1), nn.Conv2d(hidden, hidden, 1), nn.Conv2d(hidden, 1, 1)
@@ -219,7 +219,7 @@ class EncodeDotCritic(nn.Module):
                  y_dim: int = 64,           # size of y
                  *, hidden: int = 2048,     # embedding size H
                  scale: float | None = None,  # multiplies the dot product; None: 1/sqrt(H) (1.0 = DIM's literal critic)
-                 tap: str = "conv"):        # which encoder tap feeds `c`
+                 tap: str = "local"):        # which encoder tap feeds `c`
         super().__init__()
         self.tap, self.scale = tap, hidden ** -0.5 if scale is None else float(scale)
         self.g_block = nn.Sequential(nn.Linear(y_dim, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU(), nn.Linear(hidden, hidden))
@@ -259,7 +259,7 @@ class CoordinatePredictor(nn.Module):
                  y_dim: int = 64,            # size of y
                  *, relative: bool = False,  # predict (i - i', j - j') from a source and a target feature
                  hidden: int = 512,          # units of the two hidden layers
-                 tap: str = "conv"):
+                 tap: str = "local"):
         super().__init__()
         C, M, M2 = c_shape
         if M != M2: raise ValueError(f"coordinate prediction needs a square map, got {tuple(c_shape)}")
@@ -295,11 +295,11 @@ class CoordinatePredictor(nn.Module):
 
 # %% ../nbs/05_models.ipynb #8ebc05e9
 def receptive_field(enc: Encoder,          # an encoder from `encoder`
-                    tap: str = "conv"):    # "conv" or "last_conv"
+                    tap: str = "local"):    # "local" or "conv"
     "Receptive field of a feature of `tap`: dict(size=r, step=s, offset=o); feature i sees pixels [o + s i, o + s i + r)."
-    if tap not in ("conv", "last_conv"): raise ValueError(f"tap={tap!r}: receptive fields exist for 'conv' and 'last_conv'")
+    if tap not in ("local", "conv"): raise ValueError(f"tap={tap!r}: receptive fields exist for 'local' and 'conv'")
     r, s, o = 1, 1, 0
-    for m in [*enc.local, *(enc.rest if tap == "last_conv" else [])]:
+    for m in [*enc.local, *(enc.rest if tap == "conv" else [])]:
         if isinstance(m, (nn.Conv2d, nn.MaxPool2d)):
             k, t, p = (v if isinstance(v, int) else v[0] for v in (m.kernel_size, m.stride, m.padding))
             r, o, s = r + (k - 1) * s, o - p * s, s * t
@@ -354,20 +354,20 @@ def _check_arch(arch):
 def global_critic(arch: str,            # "dim" or "wdim"
                   c_shape,              # (C, H, W) of the map it reads
                   y_dim: int = 64,      # size of y
-                  *, tap: str | None = None,  # tap it reads; None: "last_conv" (dim, App. A.1) or "conv" (wdim)
+                  *, tap: str | None = None,  # tap it reads; None: "conv" (dim, App. A.1) or "local" (wdim)
                  ) -> GlobalCritic:
     "DIM Table 5 MLP (`dim`) or DeepInfomaxPytorch's two-conv G (`wdim`)."
     _check_arch(arch)
-    if arch == "dim": return GlobalCritic(c_shape, y_dim, tap=tap or "last_conv")
-    return GlobalCritic(c_shape, y_dim, convs=(64, 32), tap=tap or "conv")
+    if arch == "dim": return GlobalCritic(c_shape, y_dim, tap=tap or "conv")
+    return GlobalCritic(c_shape, y_dim, convs=(64, 32), tap=tap or "local")
 
 def local_critic(arch: str,             # "dim" or "wdim"
-                 c_dim: int,            # channels of the local map (`conv` tap)
+                 c_dim: int,            # channels of the local map (`local` tap)
                  y_dim: int = 64,       # size of y
                  *, kind: str | None = None,  # "dot" or "concat"; None: "dot" for dim, "concat" for wdim
                  hidden: int | None = None,   # width; None: the paper's (dot: 2048, concat: 512)
                 ):
-    "Encode-and-dot (DIM Tables 7-8) or concat-and-convolve (DIM Table 6 = WDIM's L) on the `conv` tap."
+    "Encode-and-dot (DIM Tables 7-8) or concat-and-convolve (DIM Table 6 = WDIM's L) on the `local` tap."
     _check_arch(arch)
     kind = kind or ("dot" if arch == "dim" else "concat")
     if kind not in ("dot", "concat"): raise ValueError(f"local critic kind={kind!r} is unknown; valid choices: dot, concat")
@@ -383,11 +383,11 @@ def critics(enc: Encoder,              # an encoder from `encoder`
     "The critics for `enc` (keys `global`, `local`, `prior`, optionally `coord`), each with `.tap` naming its input."
     if not isinstance(enc, Encoder): raise TypeError(f"critics needs an Encoder from `encoder`, got {type(enc).__name__}")
     y_dim, shapes = enc.tap_shapes["y"][0], enc.tap_shapes
-    g_tap = "last_conv" if enc.arch == "dim" else "conv"
+    g_tap = "conv" if enc.arch == "dim" else "local"
     nets = nn.ModuleDict({"global": global_critic(enc.arch, shapes[g_tap], y_dim),
-                          "local": local_critic(enc.arch, shapes["conv"][0], y_dim, kind=local, hidden=local_hidden),
+                          "local": local_critic(enc.arch, shapes["local"][0], y_dim, kind=local, hidden=local_hidden),
                           "prior": PriorDiscriminator(y_dim)})
-    if coord: nets["coord"] = CoordinatePredictor(shapes["conv"], y_dim, relative=relative)
+    if coord: nets["coord"] = CoordinatePredictor(shapes["local"], y_dim, relative=relative)
     return nets
 
 # %% ../nbs/05_models.ipynb #1e539290
