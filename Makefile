@@ -7,7 +7,7 @@ FMNIST := /usr/share/datasets/fashion-mnist
 METHOD ?= wdim
 ARGS   ?=
 
-.PHONY: setup data run demo test export readme clean bench gpu-wheels gpu-check
+.PHONY: setup data run demo test lab export readme clean bench gpu-wheels gpu-check
 
 setup: $(VENV)/.installed data
 
@@ -38,6 +38,10 @@ test: setup
 	$(BIN)/nbdev_export
 	OMP_NUM_THREADS=1 $(BIN)/nbdev_test --n_workers 2 --timing --file_re '^([0-9]|index)'
 	$(BIN)/pytest -q tests
+
+# JupyterLab in the project's environment (the package is importable from every notebook); open nbs/index.ipynb first.
+lab: setup
+	$(BIN)/jupyter lab --notebook-dir=nbs $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 export:
 	$(BIN)/nbdev_export
