@@ -14,7 +14,7 @@ setup: $(VENV)/.installed data
 $(VENV)/.installed: settings.ini setup.py
 	python3 -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,notebooks]'
 	touch $@
 
 # Fashion-MNIST comes from Debian (no download needed); other datasets download on first use when online.

@@ -16,7 +16,8 @@ setuptools.setup(
     packages=setuptools.find_packages(include=[cfg["lib_path"], cfg["lib_path"] + ".*"]),
     python_requires=">=" + cfg["min_python"],
     install_requires=shlex.split(cfg.get("requirements", "")),
-    extras_require={"dev": shlex.split(cfg.get("dev_requirements", ""))},
+    extras_require={"dev": shlex.split(cfg.get("dev_requirements", "")),               # tests
+                    "notebooks": shlex.split(cfg.get("notebooks_requirements", ""))},  # notebooks, papermill, oracles
     entry_points={"nbdev": [f"{cfg['lib_path']}={cfg['lib_path']}._modidx:d"]},
     zip_safe=False,
 )

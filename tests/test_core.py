@@ -16,3 +16,15 @@ def test_repo_root_is_the_package_repository_from_any_folder(tmp_path):
                          env=os.environ | {"PYTHONPATH": str(here)}).stdout.split()
     assert out == [str(here), str(here / "runs")]
     assert repo_root(tmp_path / "sub") == tmp_path                                        # an explicit start still searches up
+
+
+def test_the_package_imports_without_the_notebook_tooling():
+    "`pip install wdim_nb` (no [notebooks] extra) must give a working package: no module needs the notebook tools."
+    import subprocess, sys
+    code = ("import sys, importlib, pkgutil\n"
+            "for m in ('seaborn', 'papermill', 'nbdev', 'fastcore', 'execnb', 'ghapi', 'jupyterlab', 'ot', 'geomloss'): sys.modules[m] = None\n"
+            "import wdim_nb\n"
+            "for mod in pkgutil.iter_modules(wdim_nb.__path__): importlib.import_module('wdim_nb.' + mod.name)\n"
+            "from wdim_nb.methods import method_names; print(len(method_names()))")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
