@@ -7,7 +7,7 @@ FMNIST := /usr/share/datasets/fashion-mnist
 METHOD ?= wdim
 ARGS   ?=
 
-.PHONY: setup data run demo test lab export readme clean bench gpu-wheels gpu-check
+.PHONY: setup data run demo test lab tables export readme clean bench gpu-wheels gpu-check
 
 setup: $(VENV)/.installed data
 
@@ -38,6 +38,11 @@ test: setup
 	$(BIN)/nbdev_export
 	OMP_NUM_THREADS=1 $(BIN)/nbdev_test --n_workers 2 --timing --file_re '^([0-9]|index)'
 	$(BIN)/pytest -q tests
+
+# The papers' tables: every row x seed of wdim_nb.sweep.GRIDS[PRESET] through nbs/train.ipynb (resumable), then tables/.
+PRESET ?= quick
+tables: setup
+	$(BIN)/python -m wdim_nb.sweep --grid $(PRESET) $(ARGS)
 
 # JupyterLab in the project's environment (the package is importable from every notebook); open nbs/index.ipynb first.
 lab: setup

@@ -331,7 +331,7 @@ def augment_images(images, augment, *, generator=None):
     if augment not in AUGMENTATIONS: raise ValueError(f"unknown augment {augment!r}; choose one of {list(AUGMENTATIONS)} or None")
     return AUGMENTATIONS[augment](images, generator)
 
-# %% ../nbs/04_data.ipynb #3312f622
+# %% ../nbs/04_data.ipynb #a49a1261
 VIEWS = {"stl10": dict(train_split="unlabeled", train_augment="crop64_flip", eval_augment="center64")}
 
 def view(name: str) -> dict:
