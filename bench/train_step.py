@@ -9,6 +9,8 @@ step time as a ratio to dim_l's in the same precision.
 
     python bench/train_step.py                                    # CPU: 28x28x1 (Fashion-MNIST), batch 64
     python bench/train_step.py --device cuda --image-size 32 --batch-sizes 64 256 --compile --channels-last
+    python bench/train_step.py --methods wdim --image-size 32 --set arch=wdim mi_bound=jsd local_critic=concat \
+        --out figures/bench_wdim_network.csv          # WDIM's published networks and loss: bf16 vs eager fp32
 
 Writes figures/bench_train_step.csv (+ .json provenance), or `--out` (a CSV path) with a .json beside it.
 """
@@ -24,10 +26,10 @@ from wdim_nb.learner import Config, check, forward_backward
 from wdim_nb.methods import get_method, unwrap
 
 
-def setup(method, batch, shape, device, bf16, compile, channels_last):
+def setup(method, batch, shape, device, bf16, compile, channels_last, overrides=None):
     "A closure running one training step of `method` on a fixed random batch, and what FLOP counting needs."
     cfg = check(Config(method=method, dataset="synthetic", batch_size=batch, device=str(device), amp=bf16,
-                       compile=compile, channels_last=channels_last), data=False)
+                       compile=compile, channels_last=channels_last, **(overrides or {})), data=False)
     m = get_method(method); torch.manual_seed(0)
     models = m.build(cfg, shape).to(device); opts = m.optimizers(models, cfg)
     if compile: models = torch.nn.ModuleDict({k: torch.compile(v) for k, v in models.items()})
@@ -58,6 +60,12 @@ def matmul_flops(device, dtype, n=2048, reps=10):
     return 2 * n ** 3 * reps / (time.perf_counter() - t)
 
 
+def _literal(v: str):
+    import ast
+    try: return ast.literal_eval(v)
+    except (ValueError, SyntaxError): return v
+
+
 def sync(device):
     if device.type == "cuda": torch.cuda.synchronize(device)
 
@@ -75,6 +83,8 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=3, help="steps per timing")
     p.add_argument("--reps", type=int, default=5, help="round-robin rounds (the median is reported)")
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="Config overrides for every method, e.g. arch=wdim mi_bound=jsd local_critic=concat")
     p.add_argument("--out", default=None, help="CSV path (default: figures/bench_train_step.csv)")
     a = p.parse_args(argv)
     if a.threads: torch.set_num_threads(a.threads)
@@ -83,7 +93,8 @@ def main(argv=None):
     precisions = [q for q in a.precisions if q == "fp32" or fast_bf16(device)]
     if precisions != a.precisions: print(f"bf16 is not fast on {device} (no AMX / AVX512-BF16 or CUDA bf16): fp32 only")
     grid = list(itertools.product(a.methods, a.batch_sizes, precisions))
-    runs = {g: setup(g[0], g[1], shape, device, g[2] == "bf16", a.compile, a.channels_last) for g in grid}
+    overrides = {k: _literal(v) for k, _, v in (kv.partition("=") for kv in a.set)}
+    runs = {g: setup(g[0], g[1], shape, device, g[2] == "bf16", a.compile, a.channels_last, overrides) for g in grid}
     for step, _ in runs.values(): step(); step()                 # warm-up (allocator, oneDNN/cuDNN plans, compile)
     times, peak = {g: [] for g in grid}, {q: [] for q in precisions}
     for _ in range(a.reps):                                        # round-robin: load changes hit every row alike
