@@ -79,7 +79,7 @@ def _type_problems(cfg) -> list[str]:
     "Fields of `cfg` whose value does not match `Config`'s annotation (the one statement of each field's type)."
     return type_problems(Config, asdict(cfg) | {k: getattr(cfg, k) for k in ("data_dir", "out_dir")})
 
-# %% ../nbs/07_learner.ipynb #ed797bd4
+# %% ../nbs/07_learner.ipynb #13777bc9
 def resolved(cfg: Config) -> Config:
     "A copy of `cfg` with every `None` filled from the preset, then from the method's defaults and `paper` dict."
     if cfg.method not in method_names() or cfg.preset not in PRESETS: return cfg   # `check` will say why
@@ -102,7 +102,7 @@ def resolved(cfg: Config) -> Config:
     if out.name is None: out = replace(out, name=f"{resolve_name(out.method)}_{out.dataset}_{out.preset}_s{out.seed}")
     return out
 
-# %% ../nbs/07_learner.ipynb #425005f2
+# %% ../nbs/07_learner.ipynb #15307cc1
 def _offline(host="ossci-datasets.s3.amazonaws.com", port=443, timeout=2.0) -> bool:
     try: socket.create_connection((host, port), timeout=timeout).close(); return False
     except OSError: return True
@@ -137,7 +137,7 @@ def _bound_problem(cfg) -> str | None:
     except (TypeError, ValueError) as e: return f"bound_options={opts!r} with mi_bound={cfg.mi_bound!r}: {e}"
     return None
 
-# %% ../nbs/07_learner.ipynb #0138477e
+# %% ../nbs/07_learner.ipynb #23fe7e33
 def check(cfg: Config, *, data: bool = True) -> Config:
     "Validate `cfg` (resolved first); raise one ValueError listing every problem with the valid choices."
     probs = _type_problems(cfg)
