@@ -7,7 +7,7 @@ FMNIST := /usr/share/datasets/fashion-mnist
 METHOD ?= wdim
 ARGS   ?=
 
-.PHONY: setup data run demo test lab tables export readme clean bench gpu-wheels gpu-check
+.PHONY: setup data run demo test lab tables notebooks export readme clean bench gpu-wheels gpu-check
 
 setup: $(VENV)/.installed data
 
@@ -43,6 +43,14 @@ test: setup
 PRESET ?= quick
 tables: setup
 	$(BIN)/python -m wdim_nb.sweep --grid $(PRESET) $(ARGS)
+
+# Execute every numbered notebook in place at its default (fast) scale, so that it reads with its plots on GitHub;
+# figures they save go to a scratch folder (IN_TEST), the committed figures/ come from the recorded runs.
+NOTEBOOKS ?= $(wildcard nbs/[0-9]*.ipynb)
+notebooks: setup
+	for nb in $(NOTEBOOKS); do IN_TEST=1 $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+	  --ExecutePreprocessor.timeout=1800 --ExecutePreprocessor.kernel_name=python3 $$nb || exit 1; done
+	$(BIN)/nbdev_clean
 
 # JupyterLab in the project's environment (the package is importable from every notebook); open nbs/index.ipynb first.
 lab: setup
