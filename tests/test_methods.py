@@ -129,3 +129,13 @@ def test_occlusion_and_coordinates(ds):
     grads = torch.autograd.grad(terms["coord"], list(models["coord_abs"].parameters()))
     assert any(g.abs().sum() > 0 for g in grads)
     assert "coord_abs" not in m.build(cfg("dim_l"), SHAPE)                  # off by default
+
+
+def test_effective_rank_against_known_spectra():
+    from wdim_nb.methods import effective_rank
+    g = torch.Generator().manual_seed(1)
+    z = torch.randn(50000, 6, generator=g) * torch.tensor([1.0, 1.0, 1.0, 0.0, 0.0, 0.0])
+    assert abs(effective_rank(z).item() - 3.0) < 0.05                     # three equal directions
+    w = torch.randn(50000, 2, generator=g) * torch.tensor([1.0, 2.0 ** 0.5])   # eigenvalues 1 and 2: p = (1/3, 2/3)
+    h = -(1 / 3) * math.log(1 / 3) - (2 / 3) * math.log(2 / 3)
+    assert abs(effective_rank(w).item() - math.exp(h)) < 0.02

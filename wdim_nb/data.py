@@ -64,7 +64,7 @@ def to_float(images: torch.Tensor) -> torch.Tensor:
     if images.dtype != torch.uint8: raise TypeError(f"to_float expects uint8 images, got {images.dtype}")
     return images.float() / 127.5 - 1
 
-# %% ../nbs/04_data.ipynb #3ac8af47
+# %% ../nbs/04_data.ipynb #c6af17d1
 def _corrupt(path, why):
     "A CorruptFileError naming `path` and the remedy (for a file of a system package: reinstall that package)."
     system = any(str(Path(path).resolve()).startswith(str(Path(d).resolve())) for ds in SYSTEM_DIRS.values() for d in ds)
@@ -87,7 +87,7 @@ def read_idx(path) -> np.ndarray:
     if size != expected: raise _corrupt(path, f"holds {size} data bytes, its header {dims} needs {expected}")
     return np.frombuffer(raw, np.uint8, offset=4 + 4 * nd).reshape(dims)
 
-# %% ../nbs/04_data.ipynb #7686e9e5
+# %% ../nbs/04_data.ipynb #3df99b19
 def _read_pickle(path):
     try:
         with open(path, "rb") as f: return pickle.load(f, encoding="latin1")
@@ -119,7 +119,7 @@ def read_stl10(x_path, y_path=None, n: int | None = None):
     if len(y) and (y.min() < 0 or y.max() > 9): raise _corrupt(y_path, "labels outside 1..10")
     return np.ascontiguousarray(x), y[:count]
 
-# %% ../nbs/04_data.ipynb #0adb9977
+# %% ../nbs/04_data.ipynb #c2ae7ebf
 SYSTEM_DIRS = {"fashion_mnist": ["/usr/share/datasets/fashion-mnist"], "mnist": ["/usr/share/datasets/mnist"]}
 
 _FILES = {  # name -> (torchvision class, folder under data_dir, {split: files})
@@ -146,7 +146,7 @@ def _md5s(name) -> dict:
     if hasattr(c, "meta"): pairs.append((c.meta["filename"], c.meta["md5"]))
     return {os.path.basename(f): m for f, m in pairs}
 
-# %% ../nbs/04_data.ipynb #135dabbd
+# %% ../nbs/04_data.ipynb #820ea2bb
 def _find(name, files, data_dir):
     "The first folder holding every file (or its `.gz`), with the resolved paths; else (None, folders searched)."
     folders = [data_dir / _FILES[name][1]] + [Path(d) for d in SYSTEM_DIRS.get(name, [])]

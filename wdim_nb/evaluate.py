@@ -53,7 +53,7 @@ def standardize(train: torch.Tensor, *others, eps: float = 1e-6):
     out = [(t - mu) / sd for t in (train, *others)]
     return out[0] if not others else tuple(out)
 
-# %% ../nbs/08_evaluate.ipynb #d25faae2
+# %% ../nbs/08_evaluate.ipynb #4c52e439
 def mlp_probe(train_x, train_y, test_x, test_y,
               *, hidden: int = 200,        # DIM Sec. 4.1
               dropout: float = 0.1,        # rate of the authors' code; the paper gives none
@@ -80,7 +80,7 @@ def mlp_probe(train_x, train_y, test_x, test_y,
             with torch.no_grad(): hist.append((net(xte).argmax(1) == yte).float().mean().item())
     return (hist[-1], dict(test_acc_per_epoch=hist)) if log else hist[-1]
 
-# %% ../nbs/08_evaluate.ipynb #2d059b03
+# %% ../nbs/08_evaluate.ipynb #1e76e8d7
 def linear_probe(train_x, train_y, test_x, test_y,
                  *, model: str = "logistic",  # "logistic" (LogisticRegression) or "svm" (LinearSVC, hinge loss: DIM Table 3)
                  C: float = 1.0, max_iter: int = 200, seed: int = 0) -> float:
@@ -201,7 +201,7 @@ def mine_estimate(x: torch.Tensor,           # [N, dx] inputs (flattened images)
     value = float(np.mean(vals))
     return (value, dict(train_bound=hist, lr=lrs)) if log else value
 
-# %% ../nbs/08_evaluate.ipynb #2df47bcf
+# %% ../nbs/08_evaluate.ipynb #4ec6331b
 def _subsample(ds: ImageDataset, n, seed):
     keep = torch.nonzero(ds.labels.cpu() >= 0)[:, 0]  # probes need labels
     if n is not None and n < len(keep): keep = keep[torch.randperm(len(keep), generator=torch.Generator().manual_seed(seed))[:n]]
@@ -229,7 +229,7 @@ def _measure(ftr, ytr, fte, yte, xtr, c, progress, dev) -> dict:
     res["kmeans_acc"] = kmeans_accuracy(fte[c["code_tap"]], yte, seed=c["seed"]) if c["code_tap"] in fte else None
     return res
 
-# %% ../nbs/08_evaluate.ipynb #9d043012
+# %% ../nbs/08_evaluate.ipynb #05fa64e3
 @contextmanager
 def cpu_threads(n: int | None):
     "Temporarily limit torch and the BLAS libraries (threadpoolctl) to `n` CPU threads; `None` changes nothing."
@@ -241,7 +241,7 @@ def cpu_threads(n: int | None):
         with threadpool_limits(n): yield
     finally: torch.set_num_threads(old)
 
-# %% ../nbs/08_evaluate.ipynb #2bef6a6f
+# %% ../nbs/08_evaluate.ipynb #512c80d1
 def evaluate(encoder: nn.Module,                 # frozen: encoder(to_float(images)) -> {tap: Tensor}
              train: ImageDataset, test: ImageDataset,
              *, taps=("conv", "fc", "y"),

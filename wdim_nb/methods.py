@@ -17,7 +17,8 @@ from .bounds import mi_bound, mi_bound_pairs
 
 # %% auto #0
 __all__ = ['METHODS', 'ALIASES', 'PRIORS', 'QUICK_DIM', 'register', 'method_names', 'resolve_name', 'get_method', 'unwrap',
-           'frozen', 'adam', 'sample_prior', 'Method', 'fp32', 'DIM', 'WDIM', 'RandomProjection', 'MIGEMethod']
+           'frozen', 'adam', 'sample_prior', 'Method', 'fp32', 'effective_rank', 'DIM', 'WDIM', 'RandomProjection',
+           'MIGEMethod']
 
 # %% ../nbs/06_methods.ipynb #3c35e3ad
 METHODS: dict[str, type] = {}   # full name -> Method subclass
@@ -124,6 +125,13 @@ def fp32(t: torch.Tensor):
     "Context in which autocast is off on `t`'s device: bounds, log-sum-exp, Sinkhorn and SSGE always run in float32."
     return torch.autocast(t.device.type, enabled=False)
 
+def effective_rank(z: torch.Tensor) -> torch.Tensor:
+    "exp(entropy) of the normalised eigenvalues of the covariance of codes z [B, d]: d for isotropic codes, 1 for a line."
+    with fp32(z):
+        z = z.detach().float(); ev = torch.linalg.eigvalsh(torch.cov(z.T)).clamp_min(0)
+        p = ev / ev.sum().clamp_min(1e-12)
+        return torch.exp(-(p * torch.log(p.clamp_min(1e-12))).sum())
+
 def _mi_terms(prefix: str, out, cfg, state: dict | None = None) -> tuple[torch.Tensor, dict]:
     "Bound and diagnostics (in float32) from a critic's output: a (B, B) score matrix or a `(pos, neg)` pair."
     opts = _bound_opts(cfg) | ({"state": state} if cfg.mi_bound == "mine" else {})
@@ -203,6 +211,7 @@ class DIM(Method):
             l, neg = models["local_critic"], {} if cfg.local_negatives is None else {"negatives": cfg.local_negatives}
             val, d = _mi_terms("local", l(out[unwrap(l).tap], y, **neg), cfg, self.bound_state["local"])
             terms["local"] = -cfg.beta * val; diag |= d
+        diag["y_erank"] = effective_rank(y)                   # a collapsing code shows here first
         yp = M.squash(y) if cfg.prior == "uniform" else y    # codes live in the prior's support [0, 1]^d
         if self.prior == "adversarial": self._adversarial(models, yp, cfg, terms, diag)
         elif self.prior == "sinkhorn": self._sinkhorn(models, yp, cfg, terms, diag)
@@ -278,7 +287,7 @@ class MIGEMethod(Method):
         y = models["encoder"](x)["y"].float()
         xs = models["projection"](x.float()) if "projection" in models else x.float().flatten(1)
         with fp32(y): s = mige(xs, y, threshold=MIGE_THRESHOLD)   # MIGE's own SSGE setting (0.94)
-        return {"global": -cfg.alpha * s}, {"global_surrogate": s.detach()}
+        return {"global": -cfg.alpha * s}, {"global_surrogate": s.detach(), "y_erank": effective_rank(y)}
 
 register(MIGEMethod)
 

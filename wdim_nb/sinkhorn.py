@@ -126,7 +126,7 @@ def _plan(C, loga, logb, f, g, eps):
     "P_ij = a_i b_j exp((f_i + g_j - C_ij) / eps), (..., n, m)."
     return (loga[..., :, None] + logb[..., None, :] + (f[..., :, None] + g[..., None, :] - C) / eps[..., None, None]).exp()
 
-# %% ../nbs/02_sinkhorn.ipynb #93f5701e
+# %% ../nbs/02_sinkhorn.ipynb #0bd6d34f
 def _solve_sym(C, loga, eps, *, max_iter, tol, scaling, check_every):
     "Symmetric problem OT_eps(a, a) on a symmetric C (debiasing terms): u <- sqrt(u / K(a u)), kernel form with absorption."
     diam = C.amax((-2, -1))
@@ -156,7 +156,7 @@ def _solve_sym(C, loga, eps, *, max_iter, tol, scaling, check_every):
     if not bool(torch.isfinite(f).all()): return None
     return f, f, P, dict(n_iter=it, n_stages=n_stages, err=err, err_history=hist)
 
-# %% ../nbs/02_sinkhorn.ipynb #af814682
+# %% ../nbs/02_sinkhorn.ipynb #cd9d3a8c
 def _solve_scaling(C, loga, logb, eps, *, max_iter, tol, scaling, check_every, omega):
     "Stabilised scaling-form Sinkhorn (matrix-vector products, potentials absorbed into the kernel), over-relaxed; same fixed point as `_solve`."
     dmax = C.amax().item()  # schedule from the largest diameter in the batch
@@ -228,7 +228,7 @@ class _Envelope(torch.autograd.Function):
         if ctx.needs_input_grad[3]: db = go[..., None] * (g - g.mean(-1, keepdim=True))
         return dx, dy, da, db, None, None, None, None, None, None
 
-# %% ../nbs/02_sinkhorn.ipynb #25af5b00
+# %% ../nbs/02_sinkhorn.ipynb #eea7f269
 GRADS = ("envelope", "unrolled")  # valid `grad=` choices
 
 def _ot(x, y, a, b, eps, cost, grad, opts, sym=False, C=None):
@@ -252,7 +252,7 @@ def _ot(x, y, a, b, eps, cost, grad, opts, sym=False, C=None):
     env = lambda v: _Envelope.apply(x, y, a, b, v, P, f, g, C, cost)
     return env(lin), env(reg), dict(f=f, g=g, plan=P, **info)
 
-# %% ../nbs/02_sinkhorn.ipynb #bc7775f1
+# %% ../nbs/02_sinkhorn.ipynb #f7245606
 def sinkhorn(
     x: Tensor,  # (..., n, d) first point cloud (e.g. codes E(x))
     y: Tensor,  # (..., m, d) second point cloud (e.g. prior samples)
