@@ -7,14 +7,14 @@ FMNIST := /usr/share/datasets/fashion-mnist
 METHOD ?= wdim
 ARGS   ?=
 
-.PHONY: setup data run demo test lab tables notebooks export readme clean bench gpu-wheels gpu-check
+.PHONY: setup data browser run demo test lab tables notebooks docs export readme clean bench gpu-wheels gpu-check
 
 setup: $(VENV)/.installed data
 
 $(VENV)/.installed: settings.ini setup.py
 	python3 -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev,notebooks]'
+	$(BIN)/pip install -q -e '.[dev,notebooks,docs]'
 	touch $@
 
 # Fashion-MNIST comes from Debian (no download needed); other datasets download on first use when online.
@@ -23,6 +23,14 @@ data:
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist; \
 	  else echo "note: $(FMNIST) missing; run 'sudo apt-get install dataset-fashion-mnist' or let torchvision download it"; fi; \
+	fi
+
+# Debian's Chromium, for the test that opens the documentation site (skipped where it cannot be installed).
+browser:
+	@if ! command -v chromium >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || echo "note: chromium not installed; the docs browser test will skip"; \
+	  else echo "note: no chromium; 'sudo apt-get install chromium' runs the docs browser test"; fi; \
 	fi
 
 run: setup
@@ -34,7 +42,7 @@ demo: setup
 	@mkdir -p runs
 	$(BIN)/papermill nbs/demo.ipynb runs/demo.ipynb -k python3 --log-output
 
-test: setup
+test: setup browser
 	$(BIN)/nbdev_export
 	OMP_NUM_THREADS=1 $(BIN)/nbdev_test --n_workers 2 --timing --file_re '^([0-9]|index)'
 	$(BIN)/pytest -q tests
@@ -51,6 +59,14 @@ notebooks: setup
 	for nb in $(NOTEBOOKS); do IN_TEST=1 $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 	  --ExecutePreprocessor.timeout=1800 --ExecutePreprocessor.kernel_name=python3 $$nb || exit 1; done
 	$(BIN)/nbdev_clean
+
+# The documentation site (MkDocs + mkdocs-jupyter + mkdocstrings) in site/, and a screenshot of its first notebook.
+docs: setup
+	$(BIN)/python scripts/build_docs.py --site site
+	@if command -v chromium >/dev/null; then cd site && (python3 -m http.server 8799 >/dev/null 2>&1 & echo $$! > /tmp/wdim_docs.pid; sleep 1; \
+	  chromium --headless --no-sandbox --disable-gpu --virtual-time-budget=10000 --window-size=1280,1400 \
+	    --screenshot=screenshot.png http://127.0.0.1:8799/nbs/01_bounds.html 2>/dev/null; kill $$(cat /tmp/wdim_docs.pid)); fi
+	@echo "open site/index.html, or serve it: python3 -m http.server -d site"
 
 # JupyterLab in the project's environment (the package is importable from every notebook); open nbs/index.ipynb first.
 lab: setup

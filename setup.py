@@ -17,7 +17,8 @@ setuptools.setup(
     python_requires=">=" + cfg["min_python"],
     install_requires=shlex.split(cfg.get("requirements", "")),
     extras_require={"dev": shlex.split(cfg.get("dev_requirements", "")),               # tests
-                    "notebooks": shlex.split(cfg.get("notebooks_requirements", ""))},  # notebooks, papermill, oracles
+                    "notebooks": shlex.split(cfg.get("notebooks_requirements", "")),  # notebooks, papermill, oracles
+                    "docs": shlex.split(cfg.get("docs_requirements", ""))},            # make docs (MkDocs)
     entry_points={"nbdev": [f"{cfg['lib_path']}={cfg['lib_path']}._modidx:d"]},
     zip_safe=False,
 )
