@@ -16,7 +16,7 @@ from .core import repo_root
 # %% auto #0
 __all__ = ['SYSTEM_DIRS', 'DATASETS', 'AUGMENTATIONS', 'VIEWS', 'DatasetNotFoundError', 'CorruptFileError', 'ImageDataset',
            'to_float', 'read_idx', 'read_cifar', 'read_stl10', 'synthetic', 'get_dataset', 'write_fake', 'random_crop',
-           'center_crop', 'random_flip', 'augment_images', 'view', 'view_shape', 'num_batches', 'batches']
+           'center_crop', 'random_flip', 'augment_images', 'view', 'view_shape', 'missing', 'num_batches', 'batches']
 
 # %% ../nbs/04_data.ipynb #d67164e5
 class DatasetNotFoundError(FileNotFoundError):
@@ -343,6 +343,14 @@ def view(name: str) -> dict:
 def view_shape(shape, augment) -> tuple:
     "The (C, H, W) of an image of `shape` after `augment` (a name in `AUGMENTATIONS`, a callable, or None)."
     return tuple(augment_images(torch.zeros(1, *shape, dtype=torch.uint8), augment).shape[1:])
+
+# %% ../nbs/04_data.ipynb #285cbf50
+def missing(name: str, split: str, data_dir) -> str | None:
+    "None when the files of `name`/`split` are on disk (under `data_dir` or a system folder); else how to get them."
+    if name not in _FILES: return None                          # generated in memory (synthetic, digits)
+    paths, folders = _find(name, _FILES[name][2][split], Path(data_dir))
+    if paths: return None
+    return f"{name} {split} is not in {', '.join(map(str, folders))}: {_howto(name, Path(data_dir))}"
 
 # %% ../nbs/04_data.ipynb #5b7721eb
 def _seed(*xs) -> int: return int(np.random.SeedSequence(list(xs)).generate_state(1)[0])
