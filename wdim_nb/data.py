@@ -344,7 +344,7 @@ def view_shape(shape, augment) -> tuple:
     "The (C, H, W) of an image of `shape` after `augment` (a name in `AUGMENTATIONS`, a callable, or None)."
     return tuple(augment_images(torch.zeros(1, *shape, dtype=torch.uint8), augment).shape[1:])
 
-# %% ../nbs/04_data.ipynb #285cbf50
+# %% ../nbs/04_data.ipynb #c4c5c091
 def missing(name: str, split: str, data_dir) -> str | None:
     "None when the files of `name`/`split` are on disk (under `data_dir` or a system folder); else how to get them."
     if name not in _FILES: return None                          # generated in memory (synthetic, digits)

@@ -111,11 +111,9 @@ def _data_problem(cfg) -> str | None:
     if cfg.dataset in ("synthetic", "digits"): return None
     data_dir = Path(cfg.data_dir)
     if not data_dir.is_absolute(): data_dir = repo_root() / data_dir
-    files = D._FILES[cfg.dataset][2][D.view(cfg.dataset)["train_split"]]
-    found, folders = D._find(cfg.dataset, files, data_dir)
-    if found or not _offline(): return None
-    return (f"dataset {cfg.dataset!r} is not on disk ({', '.join(map(str, folders))}) and this machine is offline: "
-            f"{D._howto(cfg.dataset, data_dir)}; or use dataset='fashion_mnist' (Debian package) or 'synthetic'")
+    why = D.missing(cfg.dataset, D.view(cfg.dataset)["train_split"], data_dir)
+    if why is None or not _offline(): return None
+    return f"this machine is offline and {why}; or use dataset='fashion_mnist' (Debian package) or 'synthetic'"
 
 def _name_problem(name) -> str | None:
     "Why `name` is not one plain folder name (None when it is)."
