@@ -4,7 +4,7 @@
 
 # %% ../nbs/13_sweep.ipynb #a13f5ee3
 from __future__ import annotations
-import hashlib, json, math, time
+import hashlib, json, math, sys, time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -187,4 +187,4 @@ def main(argv=None):
         print(sweep(a.grid, a.out_dir, tables=a.tables, methods=a.methods, seeds=a.seeds).to_string(index=False))
     for p in write_tables(a.grid, a.out_dir, a.folder): print(p)
 
-if __name__ == "__main__": main()
+if __name__ == "__main__" and "ipykernel" not in sys.modules: main()   # `python -m wdim_nb.sweep`, not a notebook kernel
