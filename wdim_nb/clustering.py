@@ -21,7 +21,7 @@ __all__ = ['PERTURBATIONS', 'SCHEDULES', 'ENCODERS', 'joint_matrix', 'discrete_m
            'random_classifier', 'adef_step', 'wasserstein_perturbation', 'perturb', 'VGGTrunk', 'DIMTrunk', 'IICNet',
            'IICOptions', 'perturbation_params', 'IIC', 'cluster_scores', 'kmeans_pixels', 'clustering_report']
 
-# %% ../nbs/10_clustering.ipynb #b2753325
+# %% ../nbs/10_clustering.ipynb #a7cf0a0d
 def joint_matrix(z: torch.Tensor,    # [B, C] cluster probabilities of the images x (rows sum to 1)
                  zp: torch.Tensor,   # [B, C] cluster probabilities of their perturbed copies g(x)
                 ) -> torch.Tensor:   # [C, C] symmetric, entries sum to 1
@@ -42,8 +42,8 @@ def discrete_mi(P: torch.Tensor,          # [C, C'] joint distribution of (z, z'
 
 def iic_loss(z, zp, *, floor: float = 1e-12) -> torch.Tensor:
     "The IIC objective to minimise: -I(z; z') of the symmetrised joint of two batches [B, C] of cluster probabilities."
-    up = lambda t: t.to(torch.promote_types(t.dtype, torch.float32))   # bf16/fp16 -> float32; float64 stays
-    return -discrete_mi(joint_matrix(up(z), up(zp)), floor=floor)
+    dt = torch.promote_types(torch.promote_types(z.dtype, zp.dtype), torch.float32)   # bf16/fp16 -> float32; float64 stays
+    return -discrete_mi(joint_matrix(z.to(dt), zp.to(dt)), floor=floor)
 
 # %% ../nbs/10_clustering.ipynb #e9bc0fed
 def augment(x: torch.Tensor,              # [B, C, H, W] float images in [-1, 1]
