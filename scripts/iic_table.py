@@ -1,0 +1,202 @@
+"""IIC on Fashion-MNIST per perturbation model: a fixed number of steps per run, several seeds, on 1 CPU thread.
+
+Every run trains `iic` (wdim_nb.clustering) with `wdim_nb.learner.fit` on the 60,000 training images and is evaluated
+with the method's own `evaluate` on the 10,000 test images: accuracy (Hungarian), NMI, ARI of the sub-head with the
+lowest training loss, beside k-means on raw pixels. Writes (all with provenance .json beside them):
+  figures/iic_runs.csv          one row per (model, seed), rewritten after every run
+  figures/iic_table.csv         per model: mean and 95 % Student-t interval over seeds
+  figures/iic_perturbations.png the perturbation models on test images
+  figures/iic_confusion.png     confusion matrix of the best model's first seed, and its joint matrix P on test pairs
+Runs live in runs/iic_table/<model>_s<seed>/; rerunning continues or reuses them (same settings) instead of retraining.
+
+    python scripts/iic_table.py                                   # every model, seeds 0 1 2
+    # the committed table: invocations run side by side (one thread each), then joined
+    python scripts/iic_table.py --models augment deform_smooth deform_raw --steps 160 --out /tmp/iic/figA
+    python scripts/iic_table.py --models wasserstein augment_short --seeds 0 --wasserstein-steps 80 --out /tmp/iic/figB
+    python scripts/iic_table.py --models wasserstein augment_short --seeds 1 --wasserstein-steps 80 --out /tmp/iic/figC
+    python scripts/iic_table.py --merge /tmp/iic/figA /tmp/iic/figB /tmp/iic/figC
+    python scripts/iic_table.py --models augment --seeds 0 --steps 20   # a smoke run
+"""
+import argparse, json, math
+from pathlib import Path
+
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+from scipy import stats
+
+from wdim_nb import clustering as CL
+from wdim_nb.core import figures_dir, save_figure, save_table
+from wdim_nb.data import get_dataset, to_float
+from wdim_nb.learner import Config, fit
+
+MODELS = {   # name -> options of the iic method
+    "augment": dict(perturbation="augment"),
+    "deform, smoothed (sigma 3 px)": dict(perturbation="deform", smooth=3.0),
+    "deform, unsmoothed": dict(perturbation="deform", smooth=0.0),
+    "wasserstein": dict(perturbation="wasserstein"),
+    "augment, at wasserstein's steps": dict(perturbation="augment"),   # the baseline at the slow model's budget
+}
+SLUG = {"augment": "augment", "deform, smoothed (sigma 3 px)": "deform_smooth", "deform, unsmoothed": "deform_raw",
+        "wasserstein": "wasserstein", "augment, at wasserstein's steps": "augment_short"}
+SHORT = ("wasserstein", "augment, at wasserstein's steps")   # models trained for --wasserstein-steps
+
+
+def interval(v):
+    "mean, and the 95 % Student-t interval (nan for one value)."
+    v = np.asarray(v, dtype=float)
+    m = v.mean()
+    if len(v) < 2: return m, math.nan, math.nan
+    h = stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v))
+    return m, m - h, m + h
+
+
+def run_one(model, seed, a, test):
+    cfg = Config(method="iic", dataset="fashion_mnist", batch_size=a.batch_size, lr=a.lr, epochs=100,
+                 max_steps=a.steps_for.get(model, a.steps), seed=seed, out_dir=a.runs, name=f"{SLUG[model]}_s{seed}",
+                 log_every=10, options=MODELS[model])
+    r = fit(cfg, progress=False)
+    train_s = float(pd.read_csv(r["run_dir"] / "metrics.csv")["time"].iloc[-1])   # also right when a finished run is reused
+    rep = r["method"].evaluate(r["models"], None, test, r["cfg"])
+    km = rep["kmeans_pixels"]
+    row = dict(model=model, seed=seed, steps=r["steps"], accuracy=rep["accuracy"], nmi=rep["nmi"], ari=rep["ari"],
+               best_head=rep["best_head"], head_accuracy_min=min(h["accuracy"] for h in rep["heads"]),
+               head_accuracy_max=max(h["accuracy"] for h in rep["heads"]), train_seconds=train_s,
+               kmeans_accuracy=km["accuracy"], kmeans_nmi=km["nmi"], kmeans_ari=km["ari"])
+    (r["run_dir"] / "clustering.json").write_text(json.dumps(rep, indent=1) + "\n")
+    return row, r, rep
+
+
+def perturbation_figure(test, seed):
+    torch.manual_seed(seed)
+    x = to_float(test.images[:8])
+    views = {"original": x}
+    for name, o in MODELS.items():
+        if name in SHORT[1:]: continue
+        views[name] = CL.perturb(x, o["perturbation"], **CL.perturbation_params(CL.IICOptions(**o).__dict__))
+    fig, ax = plt.subplots(len(views), 8, figsize=(8, 1.15 * len(views)))
+    for r, (k, v) in enumerate(views.items()):
+        for c in range(8):
+            ax[r, c].imshow(v[c, 0], cmap="gray_r", vmin=-1, vmax=1); ax[r, c].axis("off")
+        ax[r, 0].set_title(k, fontsize=8, loc="left")
+    fig.tight_layout()
+    return fig
+
+
+@torch.no_grad()
+def confusion_figure(run, rep, test, model):
+    enc = run["encoder"].eval()
+    o = run["cfg"].options
+    counts = np.array(rep["confusion"])                        # [cluster, class]
+    from scipy.optimize import linear_sum_assignment
+    rows, cols = linear_sum_assignment(counts, maximize=True)  # cluster rows[i] -> class cols[i]
+    order = rows[np.argsort(cols)]                             # clusters in the order of their matched class
+    torch.manual_seed(0)
+    Ps, n = [], 1000 if o["perturbation"] == "wasserstein" else len(test)   # the slow model: the first 1000 images
+    for i in range(0, n, 1000):                                # P over test pairs (x, g(x)) with the run's perturbation
+        x = to_float(test.images[i:i + 1000])
+        xp = CL.perturb(x, o["perturbation"], classifier=run["method"].classifier(run["cfg"], (1, 28, 28), x.device)
+                        if o["perturbation"] == "wasserstein" else None, **CL.perturbation_params(o))
+        z, zp = enc(x)["y"], enc(xp)["y"]
+        Ps.append(CL.joint_matrix(z.double(), zp.double()) * len(x))
+    P = (sum(Ps) / n).numpy()
+    P = P[np.ix_(order, order)]
+    fig, ax = plt.subplots(1, 2, figsize=(11, 4.4))
+    im = ax[0].imshow(counts[order], cmap="Blues")
+    ax[0].set(xticks=range(10), yticks=range(10), xticklabels=test.classes, yticklabels=[f"cluster {c}" for c in order],
+              title=f"{model}, seed {run['cfg'].seed}: test images per (cluster, class)")
+    ax[0].tick_params(axis="x", labelrotation=60, labelsize=7); ax[0].tick_params(axis="y", labelsize=7)
+    for i in range(10):
+        for j in range(10): ax[0].text(j, i, counts[order][i, j], ha="center", va="center", fontsize=6)
+    im = ax[1].imshow(P, cmap="viridis"); fig.colorbar(im, ax=ax[1], fraction=0.046)
+    ax[1].set(title=f"joint P(z, z') on {n} test pairs (x, g(x)); I = {CL.discrete_mi(torch.tensor(P)).item():.3f} nats",
+              xticks=range(10), yticks=range(10), xticklabels=order, yticklabels=order, xlabel="cluster of g(x)", ylabel="cluster of x")
+    fig.tight_layout()
+    return fig
+
+
+def load_run(run_dir):
+    "A finished run rebuilt from its checkpoint, shaped like `fit`'s result (cfg, method, models, encoder, run_dir)."
+    from dataclasses import fields
+    from wdim_nb.learner import check, read_checkpoint
+    from wdim_nb.methods import get_method
+    ck = read_checkpoint(run_dir / "checkpoint.pt")
+    c = {k: v for k, v in ck["config"].items() if k in {f.name for f in fields(Config)}}
+    opts = dict(c["options"])
+    if "max_steps" in opts: opts["adef_max_steps"] = opts.pop("max_steps")   # the option's earlier name
+    cfg = check(Config(**(c | dict(options=opts))), data=False)
+    method = get_method("iic")
+    models = method.build(cfg, (1, 28, 28))
+    for k, m in models.items(): m.load_state_dict(ck["models"][k])
+    method.load_state_dict(ck["method"])
+    return dict(cfg=cfg, method=method, models=models, encoder=models["encoder"], run_dir=run_dir)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--models", nargs="+", default=list(SLUG.values()), help=f"of {list(SLUG.values())}")
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--wasserstein-seeds", nargs="+", type=int, default=None, help="seeds for the (slow) wasserstein model")
+    p.add_argument("--steps", type=int, default=500)
+    p.add_argument("--wasserstein-steps", type=int, default=None, help="steps of the wasserstein model (default: --steps)")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--runs", default="runs/iic_table")
+    p.add_argument("--out", default=None, help="figures folder (default: figures/)")
+    p.add_argument("--merge", nargs="+", default=None, metavar="DIR",
+                   help="instead of training: join the iic_runs.csv of earlier invocations (run in parallel) found in DIRs")
+    a = p.parse_args(argv)
+    names = {v: k for k, v in SLUG.items()}
+    bad = [m for m in a.models if m not in names]
+    if bad: p.error(f"unknown model(s) {bad}; choose from {list(names)}")
+    a.steps_for = {m: a.wasserstein_steps for m in SHORT} if a.wasserstein_steps else {}
+    torch.set_num_threads(1)
+    test = get_dataset("fashion_mnist", "test")
+    rows, first = [], {}
+    if a.merge:
+        parts = [(Path(d), json.loads((Path(d) / "iic_runs.json").read_text())["params"]) for d in a.merge]
+        df = pd.concat([pd.read_csv(d / "iic_runs.csv") for d, _ in parts], ignore_index=True)
+        params = dict(merged_from={str(d): q for d, q in parts}, threads=1, device="cpu",
+                      **{k: parts[0][1][k] for k in ("steps", "batch_size", "lr", "seeds", "dataset", "train_images", "test_images")},
+                      wasserstein_steps=max(q["wasserstein_steps"] for _, q in parts),
+                      wasserstein_seeds=sorted({s for _, q in parts for s in q["wasserstein_seeds"]}))
+        save_table(df, "iic_runs", params, folder=a.out)
+    else:
+        params = dict(steps=a.steps, wasserstein_steps=a.wasserstein_steps or a.steps, batch_size=a.batch_size, lr=a.lr,
+                      seeds=a.seeds, wasserstein_seeds=a.wasserstein_seeds or a.seeds, threads=1, device="cpu",
+                      dataset="fashion_mnist", train_images=60000, test_images=len(test), models={m: MODELS[names[m]] for m in a.models},
+                      options_defaults=CL.IICOptions().__dict__, head_selection="lowest moving-average training loss")
+        for m in a.models:
+            seeds = (a.wasserstein_seeds or a.seeds) if names[m] in SHORT else a.seeds
+            for s in seeds:
+                row, run, rep = run_one(names[m], s, a, test)
+                rows.append(row); print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}, flush=True)
+                if s == seeds[0]: first[names[m]] = (run, rep)
+                save_table(pd.DataFrame(rows), "iic_runs", params, folder=a.out)
+        df = pd.DataFrame(rows)
+    save_figure(perturbation_figure(test, 0), "iic_perturbations", dict(models=MODELS, seed=0), folder=a.out)
+    out = []
+    for m, g in df.groupby("model", sort=False):
+        r = dict(model=m, seeds=len(g), steps=int(g.steps.iloc[0]))
+        for k in ("accuracy", "nmi", "ari"):
+            r[f"{k}_mean"], r[f"{k}_lo"], r[f"{k}_hi"] = interval(g[k])
+        r["train_seconds_mean"] = g.train_seconds.mean()
+        out.append(r)
+    table = pd.DataFrame(out)
+    save_table(table, "iic_table", params, folder=a.out)
+    print(table.round(3).to_string(index=False))
+    long = ~table.model.isin(SHORT)
+    best = table[long].sort_values("accuracy_mean", ascending=False).model.iloc[0] if long.any() else table.model.iloc[0]
+    if best not in first:   # merged: rebuild the best model's first seed from its checkpoint
+        seed = int(df[df.model == best].seed.min())
+        run = load_run(Path(a.runs) / f"{SLUG[best]}_s{seed}")
+        first[best] = (run, run["method"].evaluate(run["models"], None, test, run["cfg"]))
+    run, rep = first[best]
+    save_figure(confusion_figure(run, rep, test, best), "iic_confusion", dict(params, model=best, seed=int(run["cfg"].seed)), folder=a.out)
+
+
+if __name__ == "__main__":
+    main()
