@@ -36,7 +36,7 @@ def mean_ci(v, level=0.95):
 
 
 def run(method, seed, beta, epochs, train, test, out):
-    opts = {} if method == "ib_baseline" else {"beta": beta}
+    opts = {} if method == "ib_baseline" else {"ib_beta": beta}
     cfg = Config(method=method, dataset="fashion_mnist", epochs=epochs, seed=seed, options=opts, out_dir=out,
                  name=f"{method}_b{beta:g}_s{seed}", ckpt_every=10**9, ckpt_minutes=None, log_every=50)
     t = time.time()

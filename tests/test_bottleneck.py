@@ -96,14 +96,14 @@ def test_beta_scales_the_mi_term(tmp_path, ds):
     "The loss term is beta times KL: beta 0 gives 0, beta 1 gives the KL diagnostic itself."
     m = get_method("ib_vib")
     for beta in (0.0, 1.0):
-        cfg = check(Config(method="ib_vib", dataset="synthetic", batch_size=8, options=SMALL | dict(beta=beta)), data=False)
+        cfg = check(Config(method="ib_vib", dataset="synthetic", batch_size=8, options=SMALL | dict(ib_beta=beta)), data=False)
         torch.manual_seed(0)
         models = m.build(cfg, ds.shape); m.optimizers(models, cfg)
         terms, diag = m.loss(models, torch.randn(8, 1, 8, 8), cfg, y=torch.arange(8) % 10)
         assert terms["kl"].item() == pytest.approx(beta * diag["kl"].item())
 
 
-@pytest.mark.parametrize("options, msg", [(dict(beta=-1.0), "beta=-1.0"), (dict(beta=float("nan")), "beta=nan"),
+@pytest.mark.parametrize("options, msg", [(dict(ib_beta=-1.0), "ib_beta=-1.0"), (dict(ib_beta=float("nan")), "ib_beta=nan"),
                                           (dict(samples=1), "samples=1"), (dict(threshold=1.5), "threshold"),
                                           (dict(lr_decay=0.0), "lr_decay"), (dict(colour=1), "unknown key")])
 def test_bad_options_fail_before_work(tmp_path, options, msg):
@@ -113,7 +113,7 @@ def test_bad_options_fail_before_work(tmp_path, options, msg):
 
 
 def test_baseline_refuses_beta_and_loss_needs_labels(ds):
-    with pytest.raises(ValueError, match="use ib_vib"): check(Config(method="ib_baseline", dataset="synthetic", options=dict(beta=0.1)))
+    with pytest.raises(ValueError, match="use ib_vib"): check(Config(method="ib_baseline", dataset="synthetic", options=dict(ib_beta=0.1)))
     cfg = check(Config(method="ib_vib", dataset="synthetic", batch_size=8, options=SMALL), data=False)
     m = get_method("ib_vib"); models = m.build(cfg, ds.shape); m.optimizers(models, cfg)
     with pytest.raises(ValueError, match="y=labels"): m.loss(models, torch.randn(8, 1, 8, 8), cfg)
@@ -122,4 +122,4 @@ def test_baseline_refuses_beta_and_loss_needs_labels(ds):
 def test_paper_preset_and_defaults():
     cfg = check(Config(method="ib_mige", dataset="fashion_mnist", preset="paper"), data=False)
     assert (cfg.lr, cfg.batch_size, cfg.epochs) == (2e-4, 100, 200)
-    assert cfg.options["threshold"] == 0.94 and cfg.options["beta"] == 1e-3 and cfg.options["z_dim"] == 256
+    assert cfg.options["threshold"] == 0.94 and cfg.options["ib_beta"] == 1e-3 and cfg.options["z_dim"] == 256

@@ -81,7 +81,7 @@ TRAIN_SIZES = {"mnist": 60000, "fashion_mnist": 60000, "synthetic": 512}   # ima
 @dataclass
 class IBOptions:
     "Settings shared by the IB methods (Alemi et al. 2017; MIGE Sec. 5.2)."
-    beta: float = 1e-3              # weight of I(z; x) in L = H(y|z) + beta I(z; x) (Alemi et al. 2017, MNIST)
+    ib_beta: float = 1e-3           # weight of I(z; x) in L = H(y|z) + beta I(z; x) (Alemi et al. 2017, MNIST)
     z_dim: int = 256                # size of the code z
     hidden: int = 1024              # width of the two encoder layers
     n_classes: int = 10             # outputs of the softmax decoder
@@ -90,7 +90,7 @@ class IBOptions:
     train_size: int | None = None   # images per epoch for the schedule; None: the dataset's (TRAIN_SIZES), capped by subsample
     eval_samples: int = 12          # draws of z averaged in the softmax at test time (Alemi et al. 2017)
     def __post_init__(self):
-        if not (math.isfinite(self.beta) and self.beta >= 0): raise ValueError(f"beta={self.beta!r} must be a finite number >= 0")
+        if not (math.isfinite(self.ib_beta) and self.ib_beta >= 0): raise ValueError(f"ib_beta={self.ib_beta!r} must be a finite number >= 0")
         for k in ("z_dim", "hidden", "decay_epochs", "eval_samples"):
             if getattr(self, k) < 1: raise ValueError(f"{k}={getattr(self, k)!r} must be >= 1")
         if self.n_classes < 2: raise ValueError(f"n_classes={self.n_classes!r} must be >= 2")
@@ -171,11 +171,11 @@ class IBMethod(Method):
 @dataclass
 class BaselineOptions(IBOptions):
     "ib_baseline: the IB settings with beta fixed at 0 and one pass at test time."
-    beta: float = 0.0
+    ib_beta: float = 0.0
     eval_samples: int = 1
     def __post_init__(self):
         super().__post_init__()
-        if self.beta != 0: raise ValueError(f"beta={self.beta!r}: ib_baseline has no I(z; x) term; use ib_vib, ib_mine or ib_mige for beta > 0")
+        if self.ib_beta != 0: raise ValueError(f"ib_beta={self.ib_beta!r}: ib_baseline has no I(z; x) term; use ib_vib, ib_mine or ib_mige for ib_beta > 0")
 
 @register
 class IBBaseline(IBMethod):
@@ -193,7 +193,7 @@ class IBVIB(IBMethod):
         z, mu, sigma = models["encoder"].sample(x, 1)
         ce, err = self._ce(models, z, y)
         kl = gaussian_kl(mu.float(), sigma.float()).mean()
-        return {"ce": ce, "kl": cfg.options["beta"] * kl}, {"kl": kl.detach(), "train_error": err}
+        return {"ce": ce, "kl": cfg.options["ib_beta"] * kl}, {"kl": kl.detach(), "train_error": err}
 
 # %% ../nbs/11_bottleneck.ipynb #18f4c4b7
 @dataclass
@@ -235,7 +235,7 @@ class IBMINE(IBMethod):
         xf, z = x.flatten(1), z[:, 0]
         mi_enc = self._bound(frozen(models["critic"], xf, z), cfg, "encoder")     # gradient reaches the encoder only
         mi_critic = self._bound(models["critic"](xf, z.detach()), cfg, "critic")  # gradient reaches the critic only
-        return ({"ce": ce, "mi": cfg.options["beta"] * mi_enc, "critic": -mi_critic},
+        return ({"ce": ce, "mi": cfg.options["ib_beta"] * mi_enc, "critic": -mi_critic},
                 {"mi_estimate": mi_critic.detach(), "train_error": err})
 
 # %% ../nbs/11_bottleneck.ipynb #df00c73f
@@ -258,4 +258,4 @@ class IBMIGE(IBMethod):
         z, _, _ = models["encoder"].sample(x, o["samples"])
         ce, err = self._ce(models, z, y)
         s = mige_ib_surrogate(x, z, threshold=o["threshold"])
-        return {"ce": ce, "mi": o["beta"] * s}, {"mi_surrogate": s.detach(), "train_error": err}
+        return {"ce": ce, "mi": o["ib_beta"] * s}, {"mi_surrogate": s.detach(), "train_error": err}
