@@ -110,7 +110,7 @@ def _accuracy(f, task, train, test) -> float:
         correct += (train.labels[nn_idx] == test.labels[i:i + 1000]).sum().item()
     return correct / len(test)
 
-def _benchmark(task, train, test, loss, remine_lambda, epochs, batch_size, lr, hidden, embed_dim, seed, max_steps):
+def _benchmark(task, train, test, loss, remine_lambda, epochs, batch_size, lr, hidden, embed_dim, seed, max_steps, history):
     kind, opts = loss_options(loss, remine_lambda)
     if batch_size < 2 or batch_size > min(len(train), len(test)):
         raise ValueError(f"batch_size={batch_size} must be in [2, {min(len(train), len(test))}] (the smaller of the train and test sets)")
@@ -119,13 +119,13 @@ def _benchmark(task, train, test, loss, remine_lambda, epochs, batch_size, lr, h
     torch.manual_seed(seed)
     f = benchmark_net(math.prod(train.shape), n_classes if task == "slb" else embed_dim, hidden).to(train.device)
     opt = torch.optim.Adam(f.parameters(), lr=lr)
-    step, diverged, first = 0, False, None
+    step, diverged, hist = 0, False, []
     for epoch in range(epochs):
         for x1, y, x2 in _pairs(train, batch_size, seed, epoch, task):
             s = _scores(f, task, x1, y, x2)
             value = mi_bound(s.float(), kind, **opts) if torch.isfinite(s).all() else s.sum() * math.nan
             if not torch.isfinite(value): diverged = True; break
-            if first is None: first = value.item()
+            hist.append(value.item())
             opt.zero_grad(set_to_none=True); (-value).backward(); opt.step()
             step += 1
             if max_steps is not None and step >= max_steps: break
@@ -134,7 +134,8 @@ def _benchmark(task, train, test, loss, remine_lambda, epochs, batch_size, lr, h
     mi = _test_mi(f, task, test, kind, eval_opts, batch_size, seed)
     return dict(task=task, loss=loss, remine_lambda=remine_lambda, seed=seed, steps=step, diverged=diverged,
                 mi=mi, mi_clipped=max(mi, 0.0) if math.isfinite(mi) else 0.0, true_mi=math.log(n_classes),
-                accuracy=_accuracy(f, task, train, test), first_train_bound=first)
+                accuracy=_accuracy(f, task, train, test), first_train_bound=hist[0] if hist else math.nan,
+                **({"history": hist} if history else {}))
 
 # %% ../nbs/12_remine_benchmarks.ipynb #c443171c
 def supervised_benchmark(train: D.ImageDataset, # labelled training images (classes 0..C-1)
@@ -145,19 +146,20 @@ def supervised_benchmark(train: D.ImageDataset, # labelled training images (clas
                          hidden: int = 512, # width of f's two hidden layers
                          seed: int = 0,
                          max_steps: int | None = None, # stop earlier (tests)
+                         history: bool = False, # also return the training bound of every step
                         ) -> dict: # mi, mi_clipped, true_mi = log C, accuracy, steps, diverged, ...
     "ReMINE's supervised learning benchmark: train T(x, y) = f(x) . onehot(y) with `loss`; test MI (truth H(Y)) and accuracy."
-    return _benchmark("slb", train, test, loss, remine_lambda, epochs, batch_size, lr, hidden, None, seed, max_steps)
+    return _benchmark("slb", train, test, loss, remine_lambda, epochs, batch_size, lr, hidden, None, seed, max_steps, history)
 
 def contrastive_benchmark(train: D.ImageDataset, test: D.ImageDataset, loss: str,
                           *, remine_lambda: float = 0.0, epochs: int = 1, batch_size: int = 100, lr: float = 1e-3,
                           hidden: int = 512,
                           embed_dim: int = 64, # size of the embedding f(x)
-                          seed: int = 0, max_steps: int | None = None) -> dict:
+                          seed: int = 0, max_steps: int | None = None, history: bool = False) -> dict:
     "ReMINE's contrastive learning benchmark: train T(x1, x2) = f(x1) . f(x2) on same-class pairs; test MI (truth H(Y)) and nearest-neighbour accuracy."
-    return _benchmark("clb", train, test, loss, remine_lambda, epochs, batch_size, lr, hidden, embed_dim, seed, max_steps)
+    return _benchmark("clb", train, test, loss, remine_lambda, epochs, batch_size, lr, hidden, embed_dim, seed, max_steps, history)
 
-# %% ../nbs/12_remine_benchmarks.ipynb #ebfb997c
+# %% ../nbs/12_remine_benchmarks.ipynb #89def737
 def mean_ci(values, level: float = 0.95) -> tuple[float, float]:
     "Mean and half-width of the Student-t interval at `level` (half-width NaN for fewer than two values)."
     from scipy import stats
