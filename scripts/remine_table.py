@@ -1,7 +1,7 @@
 """ReMINE Table 2 (and the lambda ablation of Fig. 6) on Fashion-MNIST, which stands in for CIFAR-10 (ten balanced
 classes: true MI log 10 in both benchmarks).
 
-    OMP_NUM_THREADS=1 python scripts/remine_table.py --epochs 1 --seeds 3
+    OMP_NUM_THREADS=1 python scripts/remine_table.py --epochs 1 --max-steps 400 --n-reference 10000 --seeds 3
 
 1. Selection (ReMINE Sec. 5.2): every regularised loss is run with each lambda in {0.1, 0.01, 0.001} on a seed kept
    apart (`--select-seed`); the lambda whose test MI estimate is closest to log 10 is kept per task and loss.
@@ -35,6 +35,8 @@ PAPER = {  # ReMINE Table 2, CIFAR-10 rows: (MI orig, MI reg, acc orig, acc reg)
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--max-steps", type=int, default=None, help="stop each run after this many steps")
+    ap.add_argument("--n-reference", type=int, default=None, help="CLB: nearest neighbour among the first n training images")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--select-seed", type=int, default=100)
     ap.add_argument("--batch-size", type=int, default=100)
@@ -47,22 +49,23 @@ def main():
     fig_dir = repo_root() / "figures"
     runs_csv = fig_dir / "remine_runs.csv"
     train, test = get_dataset("fashion_mnist", "train"), get_dataset("fashion_mnist", "test")
-    params = dict(dataset="fashion_mnist (stands in for CIFAR-10)", epochs=a.epochs, seeds=a.seeds, select_seed=a.select_seed,
+    params = dict(dataset="fashion_mnist (stands in for CIFAR-10)", epochs=a.epochs, max_steps=a.max_steps, n_reference=a.n_reference, seeds=a.seeds, select_seed=a.select_seed,
                   batch_size=a.batch_size, lr=a.lr, optimizer="Adam", net=f"MLP 784-{a.hidden}-{a.hidden}-out",
                   embed_dim=a.embed_dim, lambdas=list(LAMBDAS), losses={k: [v[0], v[1], v[2]] for k, v in LOSSES.items()},
                   selection="lambda with the test MI estimate closest to log 10 on select_seed", threads=1,
                   n_train=len(train), n_test=len(test))
     done = pd.read_csv(runs_csv) if runs_csv.exists() else pd.DataFrame()
-    settings = dict(epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, hidden=a.hidden, embed_dim=a.embed_dim)
+    settings = dict(epochs=a.epochs, max_steps=a.max_steps or 0, n_reference=a.n_reference or 0, batch_size=a.batch_size, lr=a.lr,
+                    hidden=a.hidden, embed_dim=a.embed_dim)
 
     def get(task, loss, lam, seed):
         nonlocal done
         if len(done):
             hit = done[(done.task == task) & (done.loss == loss) & ((done.remine_lambda - lam).abs() < 1e-12) & (done.seed == seed)
-                       & (done.epochs == a.epochs) & (done.lr == a.lr)]
+                       & (done.epochs == a.epochs) & (done.lr == a.lr) & (done.max_steps == (a.max_steps or 0))]
             if len(hit): return hit.iloc[0]
-        kw = dict(remine_lambda=lam, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, hidden=a.hidden, seed=seed)
-        if task == "clb": kw["embed_dim"] = a.embed_dim
+        kw = dict(remine_lambda=lam, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, hidden=a.hidden, seed=seed, max_steps=a.max_steps)
+        if task == "clb": kw |= dict(embed_dim=a.embed_dim, n_reference=a.n_reference)
         t = time.time()
         row = BENCH[task](train, test, loss, **kw) | settings | dict(seconds=round(time.time() - t, 1))
         print(row, flush=True)
@@ -86,7 +89,7 @@ def main():
 
 
 def write_lambda(done, a, params):
-    d = done[(done.seed == a.select_seed) & (done.epochs == a.epochs) & (done.lr == a.lr)]
+    d = done[(done.seed == a.select_seed) & (done.epochs == a.epochs) & (done.lr == a.lr) & (done.max_steps == (a.max_steps or 0))]
     cols = ["task", "loss", "remine_lambda", "mi", "mi_clipped", "accuracy", "diverged"]
     save_table(d[cols].sort_values(["task", "loss", "remine_lambda"]), "remine_lambda", params)
     fig, axs = plt.subplots(2, 2, figsize=(10, 6.5), sharex=True)
@@ -98,13 +101,14 @@ def write_lambda(done, a, params):
         axs[0, c].axhline(math.log(10), color="k", ls=":", label="true MI log 10")
         axs[0, c].set(title=f"{task.upper()}: test MI estimate (clipped at 0)"); axs[1, c].set(title=f"{task.upper()}: test accuracy", xlabel=r"$\lambda$")
         axs[0, c].legend(fontsize=7)
-    fig.suptitle(f"Regularised losses against lambda, Fashion-MNIST, seed {a.select_seed}, {a.epochs} epoch(s)")
+    length = f"{a.max_steps} steps" if a.max_steps else f"{a.epochs} epoch(s)"
+    fig.suptitle(f"Regularised losses against lambda, Fashion-MNIST, seed {a.select_seed}, {length} of batch {a.batch_size}")
     fig.tight_layout()
     save_figure(fig, "remine_lambda", params); plt.close(fig)
 
 
 def write_table(done, a, params, lambdas):
-    d = done[(done.seed < a.seeds) & (done.epochs == a.epochs) & (done.lr == a.lr)]
+    d = done[(done.seed < a.seeds) & (done.epochs == a.epochs) & (done.lr == a.lr) & (done.max_steps == (a.max_steps or 0))]
     t = table2(d, lambdas)
     for i, (mo, mr, ao, ar) in enumerate(t.apply(lambda r: PAPER[(r.task, r.loss)], axis=1)):
         t.loc[i, ["paper_c10_mi_orig", "paper_c10_mi_reg", "paper_c10_acc_orig", "paper_c10_acc_reg"]] = [mo, mr, ao, ar]

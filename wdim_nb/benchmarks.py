@@ -100,21 +100,25 @@ def _embed(f, ds, batch_size=2000):
     return torch.cat([f(D.to_float(ds.images[i:i + batch_size])) for i in range(0, len(ds), batch_size)])
 
 @torch.no_grad()
-def _accuracy(f, task, train, test) -> float:
-    "SLB: argmax_y f(x) . o(y). CLB: the label of the training image with the largest f(x) . f(x_test)."
+def _accuracy(f, task, train, test, n_reference=None) -> float:
+    "SLB: argmax_y f(x) . o(y). CLB: the label of the training image (of the first `n_reference`) with the largest f(x) . f(x_test)."
     ft = _embed(f, test)
     if task == "slb": return (ft.argmax(1) == test.labels).float().mean().item()
+    if n_reference is not None: train = train.subset(slice(0, n_reference))
     fr, correct = _embed(f, train), 0
     for i in range(0, len(test), 1000):
         nn_idx = (ft[i:i + 1000] @ fr.T).argmax(1)
         correct += (train.labels[nn_idx] == test.labels[i:i + 1000]).sum().item()
     return correct / len(test)
 
-def _benchmark(task, train, test, loss, remine_lambda, epochs, batch_size, lr, hidden, embed_dim, seed, max_steps, history):
+def _benchmark(task, train, test, loss, remine_lambda, epochs, batch_size, lr, hidden, embed_dim, seed, max_steps, history,
+               n_reference=None):
     kind, opts = loss_options(loss, remine_lambda)
     if batch_size < 2 or batch_size > min(len(train), len(test)):
         raise ValueError(f"batch_size={batch_size} must be in [2, {min(len(train), len(test))}] (the smaller of the train and test sets)")
     if epochs < 1: raise ValueError(f"epochs={epochs} must be >= 1")
+    if n_reference is not None and not 1 <= n_reference <= len(train):
+        raise ValueError(f"n_reference={n_reference} must be in [1, {len(train)}] (training images searched), or None for all")
     n_classes = int(train.labels.max()) + 1
     torch.manual_seed(seed)
     f = benchmark_net(math.prod(train.shape), n_classes if task == "slb" else embed_dim, hidden).to(train.device)
@@ -134,7 +138,7 @@ def _benchmark(task, train, test, loss, remine_lambda, epochs, batch_size, lr, h
     mi = _test_mi(f, task, test, kind, eval_opts, batch_size, seed)
     return dict(task=task, loss=loss, remine_lambda=remine_lambda, seed=seed, steps=step, diverged=diverged,
                 mi=mi, mi_clipped=max(mi, 0.0) if math.isfinite(mi) else 0.0, true_mi=math.log(n_classes),
-                accuracy=_accuracy(f, task, train, test), first_train_bound=hist[0] if hist else math.nan,
+                accuracy=_accuracy(f, task, train, test, n_reference), first_train_bound=hist[0] if hist else math.nan,
                 **({"history": hist} if history else {}))
 
 # %% ../nbs/12_remine_benchmarks.ipynb #c443171c
@@ -155,9 +159,12 @@ def contrastive_benchmark(train: D.ImageDataset, test: D.ImageDataset, loss: str
                           *, remine_lambda: float = 0.0, epochs: int = 1, batch_size: int = 100, lr: float = 1e-3,
                           hidden: int = 512,
                           embed_dim: int = 64, # size of the embedding f(x)
-                          seed: int = 0, max_steps: int | None = None, history: bool = False) -> dict:
+                          seed: int = 0, max_steps: int | None = None, history: bool = False,
+                          n_reference: int | None = None, # nearest neighbour among the first n training images (None: all)
+                         ) -> dict:
     "ReMINE's contrastive learning benchmark: train T(x1, x2) = f(x1) . f(x2) on same-class pairs; test MI (truth H(Y)) and nearest-neighbour accuracy."
-    return _benchmark("clb", train, test, loss, remine_lambda, epochs, batch_size, lr, hidden, embed_dim, seed, max_steps, history)
+    return _benchmark("clb", train, test, loss, remine_lambda, epochs, batch_size, lr, hidden, embed_dim, seed, max_steps, history,
+                      n_reference)
 
 # %% ../nbs/12_remine_benchmarks.ipynb #89def737
 def mean_ci(values, level: float = 0.95) -> tuple[float, float]:
