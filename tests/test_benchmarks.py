@@ -85,6 +85,7 @@ def test_benchmark_errors(toys):
     with pytest.raises(ValueError, match="batch_size"): supervised_benchmark(*toys, "MINE", batch_size=5000)
     with pytest.raises(ValueError, match="unknown loss"): contrastive_benchmark(*toys, "NCE")
     with pytest.raises(ValueError, match="epochs"): supervised_benchmark(*toys, "MINE", epochs=0)
+    with pytest.raises(ValueError, match="n_reference"): contrastive_benchmark(*toys, "MINE", n_reference=0)
 
 
 def test_mean_ci_and_table2_marks():
