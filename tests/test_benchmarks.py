@@ -91,9 +91,10 @@ def test_benchmark_errors(toys):
 def test_mean_ci_and_table2_marks():
     m, h = mean_ci([1.0, 2.0, 3.0])
     assert m == 2.0 and h == pytest.approx(4.302653 / math.sqrt(3), rel=1e-5)
-    runs = pd.DataFrame([dict(task="clb", loss="NWJ", remine_lambda=lam, seed=s, mi_clipped=mi + 0.05 * s, accuracy=acc + 0.01 * s,
+    runs = pd.DataFrame([dict(task="clb", loss="NWJ", remine_lambda=lam, seed=s, mi=mi + 0.05 * s, mi_clipped=mi + 0.05 * s, accuracy=acc + 0.01 * s,
                               diverged=lam == 0, true_mi=math.log(10))
                          for s in range(3) for lam, mi, acc in ((0.0, 0.0, 0.1), (0.01, 2.0, 0.8))])
     t = table2(runs, {("clb", "NWJ"): 0.01}).iloc[0]
     assert (t.mi_better, t.mi_disjoint, t.acc_better, t.acc_disjoint) == ("regularised", True, "regularised", True)
     assert (t.diverged_orig, t.diverged_reg, t.seeds) == (3, 0, 3)
+    assert (t.failed_orig, t.failed_reg) == (3, 0)   # diverged, and at chance accuracy

@@ -15,7 +15,7 @@ from .bounds import mi_bound
 
 # %% auto #0
 __all__ = ['LOSSES', 'LAMBDAS', 'loss_options', 'slb_scores', 'clb_scores', 'same_class_partner', 'benchmark_net',
-           'supervised_benchmark', 'contrastive_benchmark', 'mean_ci', 'table2']
+           'supervised_benchmark', 'contrastive_benchmark', 'mean_ci', 'failed', 'table2']
 
 # %% ../nbs/12_remine_benchmarks.ipynb #5ef8a26c
 _RE_DV = dict(remine_distance="euclidean", remine_target=0.0)
@@ -182,10 +182,16 @@ def _winner(orig, reg, closer_to=None):
     win = "tie" if so == sr else ("regularised" if sr > so else "original")
     return win, bool(win != "tie" and math.isfinite(ho) and math.isfinite(hr) and (mo + ho < mr - hr or mr + hr < mo - ho))
 
-def table2(runs: pd.DataFrame, # one row per run: task, loss, remine_lambda, seed, mi_clipped, accuracy, diverged, true_mi
+def failed(runs: pd.DataFrame) -> pd.Series:
+    "A run failed when training hit a non-finite step, the test MI is not finite, or the accuracy is below twice chance."
+    chance = 1 / runs.true_mi.map(math.exp)   # true MI = log C
+    return runs.diverged.astype(bool) | ~runs.mi.map(math.isfinite) | (runs.accuracy < 2 * chance)
+
+def table2(runs: pd.DataFrame, # one row per run: task, loss, remine_lambda, seed, mi, mi_clipped, accuracy, diverged, true_mi
            lambdas: dict, # (task, loss) -> the lambda of the regularised version
           ) -> pd.DataFrame:
     "ReMINE Table 2 layout: MI (clipped at 0) and accuracy, original vs regularised, mean and 95 % half-width, winners marked."
+    runs = runs.assign(failed=failed(runs))
     rows = []
     for (task, loss), g in runs.groupby(["task", "loss"], sort=False):
         lam = lambdas[(task, loss)]
@@ -196,5 +202,6 @@ def table2(runs: pd.DataFrame, # one row per run: task, loss, remine_lambda, see
         rows.append(dict(task=task, loss=loss, remine_lambda=lam, seeds=len(o), mi_orig=mi_o[0], mi_orig_ci=mi_o[1],
                          mi_reg=mi_r[0], mi_reg_ci=mi_r[1], mi_better=mw, mi_disjoint=ms, acc_orig=acc_o[0],
                          acc_orig_ci=acc_o[1], acc_reg=acc_r[0], acc_reg_ci=acc_r[1], acc_better=aw, acc_disjoint=as_,
-                         diverged_orig=int(o.diverged.sum()), diverged_reg=int(r.diverged.sum())))
+                         diverged_orig=int(o.diverged.sum()), diverged_reg=int(r.diverged.sum()),
+                         failed_orig=int(o.failed.sum()), failed_reg=int(r.failed.sum())))
     return pd.DataFrame(rows)
