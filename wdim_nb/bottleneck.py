@@ -64,7 +64,7 @@ def mige_ib_surrogate(x: torch.Tensor, # [B, ...] inputs; only the batch size is
     "Surrogate whose gradient is MIGE's circumstance-III estimate of grad I(z; x) = grad H(z) - grad H(z|x) (MIGE Eq. 16)."
     with fp32(z): return mige(x, z.float(), circumstance="III", threshold=threshold)
 
-# %% ../nbs/11_bottleneck.ipynb #4ddcfee4
+# %% ../nbs/11_bottleneck.ipynb #d1b05d54
 def staircase_lr(lr: float, # initial learning rate
                  step: int, # optimisation steps already taken
                  steps_per_epoch: int, # batches per epoch
@@ -75,7 +75,7 @@ def staircase_lr(lr: float, # initial learning rate
     if steps_per_epoch < 1 or every < 1: raise ValueError(f"steps_per_epoch={steps_per_epoch} and every={every} must be >= 1")
     return lr * decay ** (step // (steps_per_epoch * every))
 
-# %% ../nbs/11_bottleneck.ipynb #91c4742d
+# %% ../nbs/11_bottleneck.ipynb #7715ca41
 TRAIN_SIZES = {"mnist": 60000, "fashion_mnist": 60000, "synthetic": 512}   # images per epoch, for the lr schedule
 
 @dataclass
@@ -97,7 +97,7 @@ class IBOptions:
         if not 0 < self.lr_decay <= 1: raise ValueError(f"lr_decay={self.lr_decay!r} must be in (0, 1] (1: no decay)")
         if self.train_size is not None and self.train_size < 1: raise ValueError(f"train_size={self.train_size!r} must be >= 1 or None")
 
-# %% ../nbs/11_bottleneck.ipynb #f5b20323
+# %% ../nbs/11_bottleneck.ipynb #b63b365a
 class IBMethod(Method):
     "Information Bottleneck L = H(y|z) + beta I(z; x) (MIGE Eq. 18); a subclass's `terms` says how I(z; x) enters."
     uses_labels, weights, Options, stochastic = True, (), IBOptions, True
@@ -167,7 +167,7 @@ class IBMethod(Method):
         models.train(was)
         return {"test_error": wrong / len(test), "test_error_mean_z": wrong_mean / len(test), "n_test": len(test)}
 
-# %% ../nbs/11_bottleneck.ipynb #4973f787
+# %% ../nbs/11_bottleneck.ipynb #d2aefff5
 @dataclass
 class BaselineOptions(IBOptions):
     "ib_baseline: the IB settings with beta fixed at 0 and one pass at test time."
@@ -195,7 +195,7 @@ class IBVIB(IBMethod):
         kl = gaussian_kl(mu.float(), sigma.float()).mean()
         return {"ce": ce, "kl": cfg.options["ib_beta"] * kl}, {"kl": kl.detach(), "train_error": err}
 
-# %% ../nbs/11_bottleneck.ipynb #0e1aa881
+# %% ../nbs/11_bottleneck.ipynb #d3c3b3b0
 @dataclass
 class MINEOptions(IBOptions):
     "ib_mine: the IB settings plus the statistics network T(x, z) (Belghazi et al. 2018, MINE-IB)."
@@ -238,7 +238,7 @@ class IBMINE(IBMethod):
         return ({"ce": ce, "mi": cfg.options["ib_beta"] * mi_enc, "critic": -mi_critic},
                 {"mi_estimate": mi_critic.detach(), "train_error": err})
 
-# %% ../nbs/11_bottleneck.ipynb #24822b36
+# %% ../nbs/11_bottleneck.ipynb #d35005d7
 @dataclass
 class MIGEOptions(IBOptions):
     "ib_mige: the IB settings plus MIGE's score estimation (MIGE Sec. 5.2, circumstance III)."
