@@ -187,4 +187,4 @@ def main(argv=None):
         print(sweep(a.grid, a.out_dir, tables=a.tables, methods=a.methods, seeds=a.seeds).to_string(index=False))
     for p in write_tables(a.grid, a.out_dir, a.folder): print(p)
 
-if __name__ == "__main__" and "ipykernel" not in sys.modules: main()   # `python -m wdim_nb.sweep`, not a notebook kernel
+if __name__ == "__main__" and "__file__" in globals(): main()   # `python -m wdim_nb.sweep`, not a notebook
