@@ -106,7 +106,9 @@ def sweep(grid: dict | str = "quick",        # a GRIDS entry or its name
 
 # %% ../nbs/13_sweep.ipynb #100065ea
 COLUMNS = {"conv": ("probe", "conv", "mlp"), "fc": ("probe", "fc", "mlp"), "y": ("probe", "y", "mlp"),
-           "y linear": ("probe", "y", "linear"), "y random net": ("baselines", "random_encoder", "probe", "y", "mlp")}
+           "y linear": ("probe", "y", "linear"), "y random net": ("baselines", "random_encoder", "probe", "y", "mlp"),
+           "k-means (y)": ("kmeans_acc",), "k-means (pixels)": ("baselines", "raw", "kmeans_acc"),
+           "NDM": ("ndm",), "MINE I(X;Y)": ("mine",)}
 
 def _get(d, path):
     for k in path:
