@@ -18,7 +18,7 @@ from .bounds import mi_bound, mi_bound_pairs
 # %% auto #0
 __all__ = ['METHODS', 'ALIASES', 'PRIORS', 'QUICK_DIM', 'register', 'method_names', 'resolve_name', 'get_method', 'unwrap',
            'frozen', 'adam', 'sample_prior', 'Method', 'fp32', 'effective_rank', 'DIM', 'WDIM', 'RandomProjection',
-           'MIGEMethod']
+           'MIGEMethod', 'DIM_G', 'DIM_L', 'DIM_LG', 'WDIM_GC', 'WDIM_LC', 'WDIM_GPC', 'WDIM_LPC', 'WDIM_LGPC']
 
 # %% ../nbs/06_methods.ipynb #3c35e3ad
 METHODS: dict[str, type] = {}   # full name -> Method subclass
@@ -292,18 +292,53 @@ class MIGEMethod(Method):
 register(MIGEMethod)
 
 # %% ../nbs/06_methods.ipynb #67074109
-def _make(name, base, g, l, defaults, aliases=()):
-    cls = type(name.upper(), (base,), dict(name=name, has_global=g, has_local=l, defaults=defaults, aliases=aliases,
-               weights=tuple(w for w, on in (("alpha", g), ("beta", l), ("gamma", True)) if on),
-               __doc__=f"{base.__name__} with {'global ' if g else ''}{'local ' if l else ''}terms ({name})."))
-    return register(cls)
+_WDIM = dict(mi_bound="jsd", local_critic="concat")          # WDIM Sec. 5.1: JSD, DeepInfomaxPytorch's critics
+_PRIOR_QUICK = QUICK_DIM | dict(gamma=1.0)                  # a few CPU minutes: the prior term needs more weight to act
 
-_make("dim_g", DIM, True, False, dict(alpha=1.0, beta=0.0, gamma=1.0, mi_bound="jsd", local_critic="dot"))
-_make("dim_l", DIM, False, True, dict(alpha=0.0, beta=1.0, gamma=0.1, mi_bound="jsd", local_critic="dot"), aliases=("dim",))
-_make("dim_lg", DIM, True, True, dict(alpha=0.5, beta=0.1, gamma=0.1, mi_bound="jsd", local_critic="dot"))
-for _n, _g, _l, _p in [("wdim_gc", 1, 0, 0), ("wdim_lc", 0, 1, 0), ("wdim_gpc", 1, 0, 1), ("wdim_lpc", 0, 1, 1),
-                       ("wdim_lgpc", 1, 1, 1)]:
-    _c = _make(_n, WDIM, bool(_g), bool(_l),
-               dict(alpha=0.5 * _g, beta=1.0 * _l, gamma=0.1 * _p, mi_bound="jsd", local_critic="concat"), aliases=("wdim",) if _n == "wdim_lgpc" else ())
-    if not _p: _c.prior, _c.weights = None, tuple(w for w in _c.weights if w != "gamma")
-    else: _c.quick = QUICK_DIM | dict(gamma=1.0)   # a few CPU minutes: the prior term needs more weight to act
+@register
+class DIM_G(DIM):
+    "DIM(G) (DIM Table 1): global MI and the adversarial prior."
+    name, has_global, weights = "dim_g", True, ("alpha", "gamma")
+    defaults = dict(alpha=1.0, beta=0.0, gamma=1.0, mi_bound="jsd", local_critic="dot")
+
+@register
+class DIM_L(DIM):
+    "DIM(L) (DIM Table 1): local MI and the adversarial prior."
+    name, aliases, has_local, weights = "dim_l", ("dim",), True, ("beta", "gamma")
+    defaults = dict(alpha=0.0, beta=1.0, gamma=0.1, mi_bound="jsd", local_critic="dot")
+
+@register
+class DIM_LG(DIM):
+    "DIM(L+G) (DIM Table 3): both MI terms and the adversarial prior."
+    name, has_global, has_local, weights = "dim_lg", True, True, ("alpha", "beta", "gamma")
+    defaults = dict(alpha=0.5, beta=0.1, gamma=0.1, mi_bound="jsd", local_critic="dot")
+
+@register
+class WDIM_GC(WDIM):
+    "WDIM GC (WDIM Table 1): global MI only."
+    name, has_global, prior, weights = "wdim_gc", True, None, ("alpha",)
+    defaults = dict(alpha=0.5, beta=0.0, gamma=0.0, **_WDIM)
+
+@register
+class WDIM_LC(WDIM):
+    "WDIM LC (WDIM Table 1): local MI only."
+    name, has_local, prior, weights = "wdim_lc", True, None, ("beta",)
+    defaults = dict(alpha=0.0, beta=1.0, gamma=0.0, **_WDIM)
+
+@register
+class WDIM_GPC(WDIM):
+    "WDIM GPC (WDIM Table 1): global MI and the Sinkhorn prior."
+    name, has_global, weights, quick = "wdim_gpc", True, ("alpha", "gamma"), _PRIOR_QUICK
+    defaults = dict(alpha=0.5, beta=0.0, gamma=0.1, **_WDIM)
+
+@register
+class WDIM_LPC(WDIM):
+    "WDIM LPC (WDIM Table 1): local MI and the Sinkhorn prior."
+    name, has_local, weights, quick = "wdim_lpc", True, ("beta", "gamma"), _PRIOR_QUICK
+    defaults = dict(alpha=0.0, beta=1.0, gamma=0.1, **_WDIM)
+
+@register
+class WDIM_LGPC(WDIM):
+    "WDIM LGPC (WDIM Table 1, the full method; alias `wdim`): both MI terms and the Sinkhorn prior (WDIM Eq. 10)."
+    name, aliases, has_global, has_local, weights, quick = "wdim_lgpc", ("wdim",), True, True, ("alpha", "beta", "gamma"), _PRIOR_QUICK
+    defaults = dict(alpha=0.5, beta=1.0, gamma=0.1, **_WDIM)
