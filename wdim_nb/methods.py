@@ -31,8 +31,12 @@ def register(cls):
     for a in cls.__dict__.get("aliases", ()): ALIASES[a] = cls.name   # declared here, not inherited: a subclass of
     return cls                                                          # dim_l must not take over the alias "dim"
 
+_DISCOVERED = []
+
 def _discover() -> None:
     "Import every module of the package once, so that methods registered in their own notebooks (IIC, IB, ...) exist."
+    if _DISCOVERED: return
+    _DISCOVERED.append(True)
     import importlib, pkgutil, wdim_nb
     for mod in pkgutil.iter_modules(wdim_nb.__path__):
         if not mod.name.startswith("_"): importlib.import_module(f"wdim_nb.{mod.name}")
