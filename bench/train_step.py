@@ -22,13 +22,13 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from wdim_nb.core import autocast, fast_bf16, get_device, provenance, save_table
-from wdim_nb.learner import Config, check, forward_backward
+from wdim_nb.learner import check, flat_config, forward_backward
 from wdim_nb.methods import get_method, unwrap
 
 
 def setup(method, batch, shape, device, bf16, compile, channels_last, overrides=None):
     "A closure running one training step of `method` on a fixed random batch, and what FLOP counting needs."
-    cfg = check(Config(method=method, dataset="synthetic", batch_size=batch, device=str(device), amp=bf16,
+    cfg = check(flat_config(method=method, dataset="synthetic", batch_size=batch, device=str(device), amp=bf16,
                        compile=compile, channels_last=channels_last, **(overrides or {})), data=False)
     m = get_method(method); torch.manual_seed(0)
     models = m.build(cfg, shape).to(device); opts = m.optimizers(models, cfg)
@@ -84,7 +84,7 @@ def main(argv=None):
     p.add_argument("--reps", type=int, default=5, help="round-robin rounds (the median is reported)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                   help="Config overrides for every method, e.g. arch=wdim mi_bound=jsd local_critic=concat")
+                   help="Config fields or method options for every method, e.g. arch=wdim mi_bound=jsd local_critic=concat")
     p.add_argument("--out", default=None, help="CSV path (default: figures/bench_train_step.csv)")
     a = p.parse_args(argv)
     if a.threads: torch.set_num_threads(a.threads)

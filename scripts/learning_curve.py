@@ -21,7 +21,7 @@ import torch
 from wdim_nb import data as D
 from wdim_nb.core import autocast, save_figure, save_table, seed_everything
 from wdim_nb.evaluate import extract_features, mlp_probe
-from wdim_nb.learner import Config, check, forward_backward
+from wdim_nb.learner import check, flat_config, forward_backward
 from wdim_nb.methods import get_method
 
 
@@ -43,7 +43,7 @@ def parse(spec: str) -> tuple[str, dict]:
 def curve(spec, steps, evals, n_train, overrides, train, test):
     "Train `spec` for `steps` steps; probe the y tap `evals` times on the way."
     method, own = parse(spec)
-    cfg = check(Config(method=method, dataset="fashion_mnist", device="cpu", name="curve", **(overrides | own)))
+    cfg = check(flat_config(method=method, dataset="fashion_mnist", device="cpu", name="curve", **(overrides | own)))
     seed_everything(cfg.seed)
     m = get_method(cfg.method); models = m.build(cfg, train.shape); opts = m.optimizers(models, cfg)
     y_of = lambda ds: extract_features(models["encoder"], ds, taps=("y",))["y"]
@@ -72,7 +72,7 @@ def main(argv=None):
     ap.add_argument("--evals", type=int, default=4)
     ap.add_argument("--n-train", type=int, default=10_000)
     ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--set", nargs="*", default=[], help="Config overrides key=value for every method")
+    ap.add_argument("--set", nargs="*", default=[], help="Config fields or method options, key=value, for every method")
     ap.add_argument("--name", default="train_learning_curve")
     a = ap.parse_args(argv)
     if a.threads: torch.set_num_threads(a.threads)
@@ -84,7 +84,7 @@ def main(argv=None):
         rows += r; cfgs[method] = {k: v for k, v in vars(cfg).items() if k not in ("out_dir", "data_dir", "name")}
     seed_everything(0)   # the untrained network (same seed as every run) and raw pixels, under the same probe
     first = parse(a.methods[0])[0]
-    enc = get_method(first).build(check(Config(method=first, device="cpu", **overrides)), train.shape)["encoder"]
+    enc = get_method(first).build(check(flat_config(method=first, device="cpu", **overrides)), train.shape)["encoder"]
     base = dict(raw_pixels=probe(lambda ds: D.to_float(ds.images).flatten(1), train, test, a.n_train),
                 random_network=probe(lambda ds: extract_features(enc, ds, taps=("y",))["y"], train, test, a.n_train))
     rows += [dict(method=k, seconds=0.0, step=0, images=0, y_mlp=v) for k, v in base.items()]

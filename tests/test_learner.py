@@ -7,8 +7,8 @@ import torch
 import torch.multiprocessing as mp
 
 from wdim_nb import learner as L
-from wdim_nb.learner import Config, NonFiniteError, check, fit
-from wdim_nb.methods import METHODS, register
+from wdim_nb.learner import Config, NonFiniteError, check, fit, flat_config
+from wdim_nb.methods import METHODS, DIMOptions, register
 from wdim_nb.data import get_dataset
 
 
@@ -17,7 +17,7 @@ SHAPE = (1, 28, 28)
 
 def tiny(**kw):
     base = dict(method="dim_l", dataset="synthetic", batch_size=8, epochs=3, lr=1e-3, ckpt_every=100)
-    return Config(**(base | kw))
+    return flat_config(**(base | kw))
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +83,7 @@ def test_nan_is_caught_and_named(tmp_path, ds):
 def test_bad_parameters_fail_before_work(tmp_path, monkeypatch):
     for kw, msg in [(dict(method="wdimm"), "wdim_lgpc"), (dict(dataset="imagenet"), "fashion_mnist"),
                     (dict(epochs="2"), "expected int"), (dict(lr=0.0), "lr="), (dict(batch_size=0), "batch_size"),
-                    (dict(prior_critic="adversarial"), "direct"), (dict(mi_bound="kl"), "infonce"),
+                    (dict(method="wdim_lpc", prior_critic="adversarial"), "direct"), (dict(mi_bound="kl"), "infonce"),
                     (dict(method="wdim_lc", gamma=0.5), "no prior term"), (dict(nonfinite="ignore"), "skip")]:
         with pytest.raises(ValueError, match=msg):
             fit(tiny(out_dir=str(tmp_path), name="x", **kw))
@@ -279,11 +279,12 @@ from dataclasses import dataclass
 
 
 @dataclass
-class _LabelledOptions:
+class _LabelledOptions(DIMOptions):   # a DIM variant: DIM's options plus its own
     width: int = 3
     note: str | None = None
     def __post_init__(self):
         if self.width < 1: raise ValueError(f"width={self.width} must be >= 1")
+        super().__post_init__()
 
 
 @register
@@ -296,17 +297,25 @@ class Labelled(METHODS["dim_l"]):
 
 def test_method_options_are_validated_recorded_and_labels_reach_the_loss(tmp_path, ds):
     cfg = check(tiny(method="test_labelled", options=dict(width=5), out_dir=str(tmp_path)), data=False)
-    assert cfg.options == dict(width=5, note=None)                        # defaults filled in
-    assert check(tiny(method="test_labelled"), data=False).options == dict(width=3, note=None)
+    mine = lambda c: {k: c.options[k] for k in ("width", "note", "local_critic")}
+    assert mine(cfg) == dict(width=5, note=None, local_critic="dot")     # defaults and the preset's choice filled in
+    assert mine(check(tiny(method="test_labelled"), data=False)) == dict(width=3, note=None, local_critic="dot")
     for bad, msg in ((dict(depth=2), "unknown key(s) ['depth']"), (dict(width="5"), "width='5' has type str"),
                      (dict(width=0), "width=0 must be >= 1")):
         with pytest.raises(ValueError, match=re.escape(msg)):
             check(tiny(method="test_labelled", options=bad), data=False)
-    with pytest.raises(ValueError, match="takes no options"): check(tiny(options=dict(width=1)), data=False)
+    with pytest.raises(ValueError, match=re.escape("unknown key(s) ['width'] for method 'dim_l'; valid: local_critic")):
+        check(tiny(options=dict(width=1)), data=False)
+    with pytest.raises(ValueError, match="local_critic='conv' is unknown; valid: dot, concat"):
+        check(tiny(local_critic="conv"), data=False)
+    register(type("NoOptions", (METHODS["dim_l"],), dict(name="test_no_options", Options=None)))
+    try:
+        with pytest.raises(ValueError, match="takes no options"): check(Config(method="test_no_options", options=dict(width=1)), data=False)
+    finally: del METHODS["test_no_options"]
     Labelled.seen.clear()
     fit(replace(cfg, max_steps=2), ds, progress=False)
     assert Labelled.seen == [(torch.Size([8]), 5)] * 2
-    assert json.loads((tmp_path / cfg.name / "config.json").read_text())["options"] == dict(width=5, note=None)
+    assert json.loads((tmp_path / cfg.name / "config.json").read_text())["options"] == cfg.options   # every option recorded
 
 
 def test_stl10_trains_on_64x64_crops_and_evaluates_on_the_centre(tmp_path):
@@ -314,8 +323,8 @@ def test_stl10_trains_on_64x64_crops_and_evaluates_on_the_centre(tmp_path):
     from wdim_nb.data import write_fake, view, view_shape
     from wdim_nb.evaluate import evaluate
     write_fake("stl10", tmp_path / "data", n=16)
-    cfg = check(Config(method="dim_l", dataset="stl10", data_dir=str(tmp_path / "data"), out_dir=str(tmp_path / "runs"),
-                       batch_size=8, max_steps=2, critic_hidden=16))
+    cfg = check(flat_config(method="dim_l", dataset="stl10", data_dir=str(tmp_path / "data"), out_dir=str(tmp_path / "runs"),
+                            batch_size=8, max_steps=2, critic_hidden=16))
     assert cfg.augment == "crop64_flip"                       # the dataset's view wins over the quick preset's crop
     unlabeled = get_dataset("stl10", view("stl10")["train_split"], tmp_path / "data", verify=False)   # fake files: no MD5
     run = fit(cfg, unlabeled, progress=False)

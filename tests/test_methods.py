@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 
 from wdim_nb.data import get_dataset
-from wdim_nb.learner import Config, check, fit
+from wdim_nb.learner import Config, check, fit, flat_config
 from wdim_nb.methods import METHODS, ALIASES, Method, get_method, register, resolve_name, frozen
 
 
@@ -14,8 +14,8 @@ SHAPE = (1, 12, 12)   # the smallest DIM encoder variant: fast
 
 
 def cfg(method, **kw):
-    return check(Config(**(dict(method=method, dataset="synthetic", batch_size=8, lr=1e-3, mige_proj_dim=32) | kw)),
-                 data=False)
+    base = dict(method=method, dataset="synthetic", batch_size=8, lr=1e-3) | (dict(proj_dim=32) if method == "mige" else {})
+    return check(flat_config(**(base | kw)), data=False)
 
 
 @pytest.fixture(scope="module")
@@ -34,13 +34,14 @@ def test_registry():
     assert {k: cfg("dim_g").__dict__[k] for k in "alpha beta gamma".split()} == dict(alpha=1.0, beta=0.0, gamma=1.0)
     assert {k: cfg("dim_l").__dict__[k] for k in "alpha beta gamma".split()} == dict(alpha=0.0, beta=1.0, gamma=0.1)
     c = cfg("wdim", preset="paper")
-    assert (c.alpha, c.beta, c.gamma, c.mi_bound, c.prior, c.lr, c.epochs) == (0.5, 1.0, 0.1, "jsd", "uniform", 1e-3, 420)
+    assert (c.alpha, c.beta, c.gamma, c.mi_bound, c.options["prior"], c.lr, c.epochs) == (0.5, 1.0, 0.1, "jsd", "uniform", 1e-3, 420)
     assert cfg("wdim").gamma == 1.0 and cfg("wdim_lc").gamma == 0.0     # the quick preset's WDIM prior weight
 
 
 @pytest.mark.parametrize("name,critic", [(n, "paper") for n in PAPER_NAMES] + [("wdim_lgpc", "direct")])
 def test_every_method_trains(tmp_path, ds, name, critic):
-    r = fit(cfg(name, max_steps=2, prior_critic=critic, out_dir=str(tmp_path), name="r"), ds, progress=False)
+    wdim = dict(prior_critic=critic) if name.startswith("wdim") else {}
+    r = fit(cfg(name, max_steps=2, out_dir=str(tmp_path), name="r", **wdim), ds, progress=False)
     last = r["metrics"][-1]
     assert r["steps"] == 2 and all(math.isfinite(v) for v in last.values() if isinstance(v, float))
     assert "encoder" in r["models"] and last["grad_encoder"] > 0
@@ -83,9 +84,9 @@ def test_wdim_paper_prior_trains_d_and_encoder(ds):
 
 
 def test_mige_projects_large_inputs():
-    c = cfg("mige", mige_proj_dim=32); models = get_method("mige").build(c, SHAPE)
+    c = cfg("mige", proj_dim=32); models = get_method("mige").build(c, SHAPE)
     assert models["projection"].R.shape == (32, 144)
-    assert "projection" not in get_method("mige").build(cfg("mige", mige_proj_dim=512), SHAPE)
+    assert "projection" not in get_method("mige").build(cfg("mige", proj_dim=512), SHAPE)
 
 
 def test_new_method_is_one_registered_class(tmp_path, ds):
@@ -108,10 +109,10 @@ def test_new_method_is_one_registered_class(tmp_path, ds):
 def test_paper_weights_and_projection():
     "dim_lg uses DIM Table 3's alpha = 0.5, beta = 0.1; MIGE projects x only on STL-10 (Table 2), unless asked."
     assert {k: cfg("dim_lg").__dict__[k] for k in ("alpha", "beta")} == dict(alpha=0.5, beta=0.1)
-    plain = lambda **kw: check(Config(**(dict(method="mige", dataset="synthetic", batch_size=8) | kw)), data=False)
+    plain = lambda **kw: check(flat_config(**(dict(method="mige", dataset="synthetic", batch_size=8) | kw)), data=False)
     assert "projection" not in get_method("mige").build(plain(), (3, 32, 32))
     assert "projection" in get_method("mige").build(plain(dataset="stl10"), (3, 64, 64))
-    assert get_method("mige").build(plain(mige_proj_dim=16), (3, 32, 32))["projection"].R.shape == (16, 3 * 32 * 32)
+    assert get_method("mige").build(plain(proj_dim=16), (3, 32, 32))["projection"].R.shape == (16, 3 * 32 * 32)
 
 
 def test_occlusion_and_coordinates(ds):

@@ -28,14 +28,15 @@ def test_train_notebook_runs_from_nbs_folder(tmp_path):
 
 
 def test_train_notebook_rejects_bad_parameters_before_work(tmp_path):
-    with pytest.raises(pm.PapermillExecutionError, match="valid: dim_g"):
+    with pytest.raises(pm.PapermillExecutionError, match="valid methods: dim_g"):
         pm.execute_notebook(str(NB), str(tmp_path / "bad.ipynb"), kernel_name="python3", progress_bar=False,
                             parameters=dict(method="wdim_xyz", dataset="synthetic", out_dir=str(tmp_path), name="bad"))
     assert not (tmp_path / "bad").exists()
 
 
-@pytest.mark.parametrize("params, msg", [(dict(lrr=0.5), r"unknown parameter\(s\) \['lrr'\]"),
-                                          (dict(eval_train="abc"), "eval_train='abc' must be a whole number"),
+@pytest.mark.parametrize("params, msg", [(dict(lrr=0.5), r"unknown setting\(s\) \['lrr'\]"),
+                                          (dict(eval_train="abc"), "eval_train='abc' has type str"),
+                                          (dict(local_critic="bilinear"), "local_critic='bilinear' is unknown; valid: dot, concat"),
                                           (dict(eval_options=dict(prob=["mlp"])), r"unknown key\(s\) \['prob'\]")])
 def test_train_notebook_rejects_unknown_and_evaluation_parameters_before_training(tmp_path, params, msg):
     "papermill only warns about an unknown -p name; the notebook must stop, and evaluation settings fail before training."

@@ -15,11 +15,11 @@ import torch.nn as nn
 
 from .core import autocast, get_device, repo_root, seed_everything, type_problems
 from . import data as D
-from .methods import METHODS, get_method, method_names, resolve_name, unwrap, PRIORS
+from .methods import METHODS, get_method, method_names, resolve_name, unwrap
 
 # %% auto #0
-__all__ = ['PRESETS', 'NONFINITE', 'PRIOR_CRITICS', 'ARCHS', 'RESULT_FREE', 'RUN_FILES', 'LOCK', 'PREVIOUS', 'SKIP_WARN',
-           'Config', 'resolved', 'check', 'RunMismatchError', 'run_folder', 'differences', 'RunLockedError', 'RunLock',
+__all__ = ['PRESETS', 'NONFINITE', 'ARCHS', 'RESULT_FREE', 'RUN_FILES', 'LOCK', 'PREVIOUS', 'SKIP_WARN', 'Config', 'resolved',
+           'check', 'flat_config', 'RunMismatchError', 'run_folder', 'differences', 'RunLockedError', 'RunLock',
            'CheckpointError', 'save_checkpoint', 'read_checkpoint', 'load_checkpoint', 'MetricsLog', 'NonFiniteError',
            'forward_backward', 'fit', 'main']
 
@@ -29,7 +29,6 @@ PRESETS = {
     "paper": dict(epochs=None, batch_size=None, lr=None, arch=None, subsample=None), # from the method's `paper` dict
 }
 NONFINITE = ("stop", "skip")
-PRIOR_CRITICS = ("paper", "direct")
 ARCHS = ("dim", "wdim")
 
 @dataclass
@@ -47,15 +46,7 @@ class Config:
     gamma: float | None = None       # weight of the prior term
     mi_bound: str | None = None      # kind for `wdim_nb.bounds.mi_bound` (jsd, dv, infonce, ...)
     bound_options: dict = field(default_factory=dict)   # passed to the bound (e.g. remine_lambda, exclude_positives)
-    local_critic: str | None = None  # `dot` (encode-and-dot, DIM Tables 7-8) or `concat` (concat-and-convolve, Table 6)
-    local_negatives: int | None = None   # local negatives per positive (None: the critic's default, all for dot, 1 for concat)
-    critic_hidden: int | None = None # width of the local critic (None: the paper's, 2048 for dot, 512 for concat)
-    occlude: bool = False            # DIM Table 4: the global code sees an occluded copy of the image
-    coord_weight: float = 0.0        # DIM Table 4: weight of absolute + relative coordinate prediction (0 = off)
-    prior: str = "uniform"           # `uniform` on [0,1]^y_dim (codes squashed by a sigmoid) or `gaussian`
-    prior_critic: str = "direct"     # WDIM prior: `direct` (Sinkhorn(v, E(x))) or `paper` (Eq. 9, D(v) vs D(E(x)): collapses)
-    sinkhorn_eps: float = 0.1        # entropic regularisation of the Sinkhorn prior term
-    mige_proj_dim: int | None = None # MIGE Eq. 8 random projection of x to this many dims (None: 512 on STL-10 as in MIGE Table 2, none elsewhere)
+    options: dict = field(default_factory=dict)   # the method's own settings (fields of `get_method(method).Options`)
     arch: str | None = None          # encoder family: `dim` (DIM App. A.1) or `wdim` (WDIM Sec. 5.1)
     y_dim: int = 64                  # size of the representation Y
     subsample: int | None = None     # train on the first n images (None: all)
@@ -72,7 +63,9 @@ class Config:
     amp: bool = True                 # bf16 autocast of the networks where it is fast (AMX/AVX512-BF16 CPU, CUDA)
     channels_last: bool = False      # channels_last memory format (CUDA only)
     compile: bool = False            # torch.compile each network (CUDA only)
-    options: dict = field(default_factory=dict)   # the method's own settings (`get_method(m).Options`), defaults filled in
+    eval_train: int | None = 10_000  # labelled training images for the probes after training (None: all)
+    eval_test: int | None = None     # test images for the probes (None: all)
+    eval_options: dict = field(default_factory=dict)    # more keyword arguments of `wdim_nb.evaluate.evaluate`
 
 # %% ../nbs/07_learner.ipynb #1c4cb7fc
 def _type_problems(cfg) -> list[str]:
@@ -81,7 +74,7 @@ def _type_problems(cfg) -> list[str]:
 
 # %% ../nbs/07_learner.ipynb #13777bc9
 def resolved(cfg: Config) -> Config:
-    "A copy of `cfg` with every `None` filled from the preset, then from the method's defaults and `paper` dict."
+    "A copy of `cfg` with every `None` (fields and options) filled from the preset, then from the method's defaults."
     if cfg.method not in method_names() or cfg.preset not in PRESETS: return cfg   # `check` will say why
     m = METHODS[resolve_name(cfg.method)]
     pre = dict(PRESETS[cfg.preset])
@@ -97,7 +90,8 @@ def resolved(cfg: Config) -> Config:
     for w in ("alpha", "beta", "gamma"):
         if getattr(cfg, w) is None and w not in new: new[w] = 0.0
     opts, probs = m.options(cfg.options if isinstance(cfg.options, dict) else {})
-    if not probs: new["options"] = opts   # every option recorded, defaults included (`check` reports the problems)
+    choice = {**m.defaults, **pre}        # a preset or method may choose an option too (e.g. DIM's local critic)
+    if not probs: new["options"] = {k: choice[k] if v is None and k in choice else v for k, v in opts.items()}
     out = replace(cfg, **new)
     if out.name is None: out = replace(out, name=f"{resolve_name(out.method)}_{out.dataset}_{out.preset}_s{out.seed}")
     return out
@@ -123,6 +117,16 @@ def _name_problem(name) -> str | None:
                 f"control characters (e.g. name='wdim_try2')")
     return None
 
+def _eval_problem(cfg) -> str | None:
+    "Unknown `eval_options` keys or probes: the evaluation after training is part of the run, so it is checked first."
+    from wdim_nb.evaluate import evaluate   # read for its signature only: the layer above the learner, imported late
+    own = ("encoder", "train", "test", "random_encoder", "n_train", "n_test", "seed", "augment", "progress")
+    free = [k for k in inspect.signature(evaluate).parameters if k not in own]
+    bad = sorted(set(cfg.eval_options) - set(free))
+    if bad: return f"eval_options has unknown key(s) {bad}; valid: {', '.join(free)}"
+    bad = sorted(set(cfg.eval_options.get("probes", ())) - {"mlp", "linear", "svm"})
+    return f"eval_options probes {bad} are unknown; valid: mlp, linear, svm" if bad else None
+
 def _bound_problem(cfg) -> str | None:
     "Try the bound once with `cfg.bound_options` on a fixed 4x4 score matrix: unknown keys or bad values fail now."
     from wdim_nb.bounds import mi_bound, mi_bound_pairs
@@ -146,28 +150,24 @@ def check(cfg: Config, *, data: bool = True) -> Config:
     need(cfg.method in method_names(), f"method={cfg.method!r} is not registered; valid: {', '.join(method_names())}")
     need(cfg.dataset in D.DATASETS, f"dataset={cfg.dataset!r} is unknown; valid: {', '.join(D.DATASETS)}")
     need(cfg.preset in PRESETS, f"preset={cfg.preset!r} is unknown; valid: {', '.join(PRESETS)}")
-    need(cfg.prior in PRIORS, f"prior={cfg.prior!r} is unknown; valid: {', '.join(PRIORS)}")
-    need(cfg.prior_critic in PRIOR_CRITICS, f"prior_critic={cfg.prior_critic!r} is unknown; valid: {', '.join(PRIOR_CRITICS)}")
     need(cfg.nonfinite in NONFINITE, f"nonfinite={cfg.nonfinite!r} is unknown; valid: {', '.join(NONFINITE)}")
     need(cfg.arch in ARCHS, f"arch={cfg.arch!r} is unknown; valid: {', '.join(ARCHS)}")
-    need(cfg.local_critic in (None, "dot", "concat"), f"local_critic={cfg.local_critic!r} is unknown; valid: dot, concat")
-    need(cfg.local_negatives is None or 1 <= cfg.local_negatives < (cfg.batch_size or 2),
-         f"local_negatives={cfg.local_negatives!r} must be None or in [1, batch_size - 1]")
     need(cfg.augment is None or cfg.augment in D.AUGMENTATIONS, f"augment={cfg.augment!r} is unknown; valid: None, {', '.join(D.AUGMENTATIONS)}")
     from wdim_nb.bounds import KINDS
     need(cfg.mi_bound in KINDS, f"mi_bound={cfg.mi_bound!r} is unknown; valid: {', '.join(KINDS)}")
     if cfg.mi_bound in KINDS: need(not (p := _bound_problem(cfg)), p)
     need(not (p := _name_problem(cfg.name)), p)
-    for k in ("epochs", "batch_size", "y_dim", "ckpt_every", "log_every", "mige_proj_dim"):
+    for k in ("epochs", "batch_size", "y_dim", "ckpt_every", "log_every"):
         need(getattr(cfg, k) is None or getattr(cfg, k) >= 1, f"{k}={getattr(cfg, k)!r} must be >= 1")
-    for k in ("max_steps", "subsample"):
+    for k in ("max_steps", "subsample", "eval_test"):
         need(getattr(cfg, k) is None or getattr(cfg, k) >= 1, f"{k}={getattr(cfg, k)!r} must be >= 1 or None")
     need(cfg.ckpt_minutes is None or cfg.ckpt_minutes > 0, f"ckpt_minutes={cfg.ckpt_minutes!r} must be > 0 or None")
     need(cfg.lr is not None and 0 < cfg.lr < 1, f"lr={cfg.lr!r} must be in (0, 1)")
-    need(cfg.sinkhorn_eps > 0, f"sinkhorn_eps={cfg.sinkhorn_eps!r} must be > 0")
+    need(cfg.eval_train is None or cfg.eval_train >= 2, f"eval_train={cfg.eval_train!r} must be >= 2 or None")
+    need(not (p := _eval_problem(cfg)), p)
     if cfg.method in method_names():
         m = METHODS[resolve_name(cfg.method)]
-        probs += m.options(cfg.options)[1]
+        probs += m.options(cfg.options)[1] or m.problems(cfg)
         for w in ("alpha", "beta", "gamma"):
             v = getattr(cfg, w)
             need(v is not None and math.isfinite(v) and v >= 0, f"{w}={v!r} must be a finite number >= 0")
@@ -180,6 +180,19 @@ def check(cfg: Config, *, data: bool = True) -> Config:
         if p: probs.append(p)
     if probs: raise ValueError("invalid Config:\n  - " + "\n  - ".join(probs))
     return cfg
+
+# %% ../nbs/07_learner.ipynb #679c7933
+def flat_config(**kw) -> Config:
+    "A `Config` from flat settings: `Config` fields by name, the method's `Options` fields by theirs."
+    names = [f.name for f in fields(Config)]
+    m = METHODS[resolve_name(kw.get("method", Config.method))]   # an unknown method stops here, listing the valid ones
+    own = [f.name for f in fields(m.Options)] if m.Options else []
+    unknown = sorted(set(kw) - set(names) - set(own))
+    if unknown: raise ValueError(f"unknown setting(s) {unknown}. Valid: the options of method {m.name!r} "
+                                 f"({', '.join(own) or 'none'}) and every Config field ({', '.join(names)})")
+    opts = {k: v for k, v in kw.items() if k in own and k not in names}
+    if opts and isinstance(kw.get("options", {}), dict): kw = kw | {"options": {**kw.get("options", {}), **opts}}
+    return Config(**{k: v for k, v in kw.items() if k in names})
 
 # %% ../nbs/07_learner.ipynb #a4a04299
 def _dist_init(device):
@@ -202,7 +215,7 @@ def _wrap(models: nn.ModuleDict, cfg, device, world) -> nn.ModuleDict:
 
 # %% ../nbs/07_learner.ipynb #9addcfa9
 RESULT_FREE = ("device", "data_dir", "out_dir", "name", "ckpt_every", "ckpt_minutes", "log_every", "channels_last",
-               "compile", "epochs", "max_steps", "nonfinite", "preset")   # may differ between a checkpoint and its resume
+               "compile", "epochs", "max_steps", "nonfinite", "preset", "eval_train", "eval_test", "eval_options")   # may differ between a checkpoint and its resume
 RUN_FILES = ("config.json", "metrics.csv", "checkpoint.pt", "eval.json", "loss_curves.png", "probes.png")
 _TMP_FILES = ("config.json.tmp", "metrics.csv.tmp", "checkpoint.pt.tmp")
 LOCK, PREVIOUS = "run.lock", "previous"
@@ -498,22 +511,39 @@ def _write_json(path: Path, obj) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(obj, indent=1) + "\n"); os.replace(tmp, path)
 
-# %% ../nbs/07_learner.ipynb #db5c3d5a
-def _train(cfg, ds, total, ck, run_dir, device, rank, world, progress) -> dict:
-    "Build the method's networks (restored from `ck` when given) and run the steps up to `total`."
+# %% ../nbs/07_learner.ipynb #9c90a0b9
+def _build(cfg, shape, ck, device, world, log):
+    "The method, its networks and optimisers (restored from the checkpoint `ck` when given) and the position to start at."
     seed_everything(cfg.seed)   # method, networks, optimisers: identical on every rank (same seed), then DDP keeps them so
     method = get_method(cfg.method)
-    models = method.build(cfg, D.view_shape(ds.shape, cfg.augment)).to(device)   # the view the network sees
+    models = method.build(cfg, shape).to(device)
     if cfg.channels_last and device.type == "cuda": models = models.to(memory_format=torch.channels_last)
     opts = method.optimizers(models, cfg)
-    ckpt, log = run_dir / "checkpoint.pt", MetricsLog(run_dir / "metrics.csv", enabled=rank == 0)
     pos = dict(step=0, epoch=0, batch=0)
     if ck is not None:
         pos = load_checkpoint(ck, models, opts, method)
         log.truncate(pos["step"])
-    models = _wrap(models, cfg, device, world)
-    if world > 1: torch.manual_seed(cfg.seed * 1000 + pos["step"] * world + rank)   # prior samples differ per rank
+    return method, _wrap(models, cfg, device, world), opts, pos
 
+# %% ../nbs/07_learner.ipynb #068300f3
+def _step(method, models, opts, x, y, cfg, amp, world) -> tuple:
+    "(terms, diag, loss, gnorm, values, bad, why) of one step; the weights change only when `bad` is None."
+    try:
+        terms, diag, loss, gnorm = forward_backward(method, models, opts, x, cfg, amp, y)
+        bad, vals, why = *_first_nonfinite(terms, gnorm, world), ""
+    except NonFiniteError as e:          # the loss could not be computed from non-finite inputs
+        for o in opts.values(): o.zero_grad(set_to_none=True)
+        terms, diag, loss, gnorm, vals, bad, why = {}, {}, torch.tensor(float("nan")), {}, [], e.term, f" ({e})"
+    if bad is None:
+        for o in opts.values(): o.step()
+    return terms, diag, loss, gnorm, vals, bad, why
+
+# %% ../nbs/07_learner.ipynb #5f52e501
+def _train(cfg, ds, total, ck, run_dir, device, rank, world, progress) -> dict:
+    "Build the method's networks (restored from `ck` when given) and run the steps up to `total`."
+    ckpt, log = run_dir / "checkpoint.pt", MetricsLog(run_dir / "metrics.csv", enabled=rank == 0)
+    method, models, opts, pos = _build(cfg, D.view_shape(ds.shape, cfg.augment), ck, device, world, log)   # the view the network sees
+    if world > 1: torch.manual_seed(cfg.seed * 1000 + pos["step"] * world + rank)   # prior samples differ per rank
     amp = autocast(device, cfg.amp)   # bf16 networks where the hardware makes it pay; bounds stay float32
     from tqdm.auto import tqdm
     bar = tqdm(total=total, initial=pos["step"], disable=not progress or rank != 0, desc=cfg.name, leave=False,
@@ -528,20 +558,13 @@ def _train(cfg, ds, total, ck, run_dir, device, rank, world, progress) -> dict:
             if step >= total: break
             if world > 1: x, y = x.chunk(world)[rank], y.chunk(world)[rank]
             if cfg.channels_last and device.type == "cuda": x = x.contiguous(memory_format=torch.channels_last)
-            try:
-                terms, diag, loss, gnorm = forward_backward(method, models, opts, x, cfg, amp, y)
-                bad, vals, why = *_first_nonfinite(terms, gnorm, world), ""
-            except NonFiniteError as e:          # the loss could not be computed from non-finite inputs
-                for o in opts.values(): o.zero_grad(set_to_none=True)
-                terms, diag, loss, gnorm, vals, bad, why = {}, {}, torch.tensor(float("nan")), {}, [], e.term, f" ({e})"
+            terms, diag, loss, gnorm, vals, bad, why = _step(method, models, opts, x, y, cfg, amp, world)
             if bad is not None and cfg.nonfinite == "stop":
                 bar.close()
                 raise NonFiniteError(f"step {step + 1} (epoch {epoch}, batch {b}) of {cfg.name}: non-finite {bad}{why}; "
                                      f"the weights were not updated (last checkpoint: {ckpt if ckpt.exists() else 'none'}). "
                                      f"Lower lr, change the bound, or set nonfinite='skip'.", bad, step + 1)
-            if bad is None:
-                for o in opts.values(): o.step()
-            else: skipped.append((step + 1, bad))
+            if bad is not None: skipped.append((step + 1, bad))
             step += 1; bar.update(1)
             pos = dict(step=step, epoch=epoch, batch=b + 1)
             if step % cfg.log_every == 0 or step == total:
@@ -597,9 +620,7 @@ def main(argv=None) -> dict:
         if not sep: raise ValueError(f"arguments are key=value pairs of Config fields, got {a!r}")
         try: kw[k] = ast.literal_eval(v)
         except (ValueError, SyntaxError): kw[k] = v
-    unknown = set(kw) - {f.name for f in fields(Config)}
-    if unknown: raise ValueError(f"unknown Config field(s) {sorted(unknown)}; valid: {', '.join(f.name for f in fields(Config))}")
-    r = fit(Config(**kw))
+    r = fit(flat_config(**kw))
     if r["rank"] == 0: print(f"{r['steps']} steps ({r['skipped']} skipped) -> {r['run_dir']}")
     return r
 

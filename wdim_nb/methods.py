@@ -16,9 +16,10 @@ from .core import type_problems
 from .bounds import mi_bound, mi_bound_pairs
 
 # %% auto #0
-__all__ = ['METHODS', 'ALIASES', 'PRIORS', 'QUICK_DIM', 'register', 'method_names', 'resolve_name', 'get_method', 'unwrap',
-           'frozen', 'adam', 'sample_prior', 'Method', 'fp32', 'effective_rank', 'DIM', 'WDIM', 'RandomProjection',
-           'MIGEMethod', 'DIM_G', 'DIM_L', 'DIM_LG', 'WDIM_GC', 'WDIM_LC', 'WDIM_GPC', 'WDIM_LPC', 'WDIM_LGPC']
+__all__ = ['METHODS', 'ALIASES', 'PRIORS', 'QUICK_DIM', 'LOCAL_CRITICS', 'PRIOR_CRITICS', 'register', 'method_names',
+           'resolve_name', 'get_method', 'unwrap', 'frozen', 'adam', 'sample_prior', 'Method', 'fp32', 'effective_rank',
+           'DIMOptions', 'DIM', 'WDIMOptions', 'WDIM', 'RandomProjection', 'MIGEMethodOptions', 'MIGEMethod', 'DIM_G',
+           'DIM_L', 'DIM_LG', 'WDIM_GC', 'WDIM_LC', 'WDIM_GPC', 'WDIM_LPC', 'WDIM_LGPC']
 
 # %% ../nbs/06_methods.ipynb #3c35e3ad
 METHODS: dict[str, type] = {}   # full name -> Method subclass
@@ -92,7 +93,7 @@ class Method:
     "A named objective the learner can train. Subclass, set the class attributes, `@register`."
     name: str = ""            # registry name, e.g. "dim_l"
     aliases: tuple = ()       # other names users may type
-    defaults: dict = {}       # Config values this method implies unless the user sets them (alpha, beta, gamma, ...)
+    defaults: dict = {}       # Config values and options this method implies unless the user sets them (alpha, ...)
     paper: dict = {}          # the `paper` preset: epochs, batch_size, lr, arch
     quick: dict = {}          # what the `quick` (one CPU epoch) preset changes for this method
     weights: tuple = ()       # which of alpha/beta/gamma the method uses; the others must stay 0
@@ -105,6 +106,10 @@ class Method:
     def loss(self, models, x, cfg) -> tuple[dict, dict]: raise NotImplementedError
     def state_dict(self) -> dict: return {}          # method-internal state to checkpoint (e.g. a moving average)
     def load_state_dict(self, sd: dict) -> None: pass
+    @classmethod
+    def problems(cls, cfg) -> list[str]:
+        "What is wrong with a resolved `cfg` for this method beyond its own options' checks (e.g. against batch_size)."
+        return []
     def evaluate(self, models, train, test, cfg) -> dict:
         "The method's own results beyond the encoder probes (e.g. clustering accuracy); `eval.json` keeps them as `method`."
         return {}
@@ -166,8 +171,31 @@ def _shapes(enc: nn.Module, shape) -> dict:
 QUICK_DIM = dict(mi_bound="infonce", local_critic="dot", critic_hidden=512, augment="crop_flip")   # the quick preset's
                                                     # choice from figures/train_learning_curve.csv (train.ipynb)
 
+LOCAL_CRITICS = ("dot", "concat")
+
+@dataclasses.dataclass
+class DIMOptions:
+    "Settings of DIM's objective (`Config.options`); `None` takes the method's or the preset's choice."
+    local_critic: str | None = None     # `dot` (encode-and-dot, DIM Tables 7-8) or `concat` (concat-and-convolve, Table 6)
+    local_negatives: int | None = None  # local negatives per positive (None: the critic's default, all for dot, 1 for concat)
+    critic_hidden: int | None = None    # width of the local critic (None: the paper's, 2048 for dot, 512 for concat)
+    occlude: bool = False               # DIM Table 4: the global code sees an occluded copy of the image
+    coord_weight: float = 0.0           # DIM Table 4: weight of absolute + relative coordinate prediction (0 = off)
+    prior: str = "uniform"              # `uniform` on [0,1]^y_dim (codes squashed by a sigmoid) or `gaussian`
+    def problems(self) -> list[str]:
+        out = []
+        if self.local_critic not in (None, *LOCAL_CRITICS): out.append(f"local_critic={self.local_critic!r} is unknown; valid: {', '.join(LOCAL_CRITICS)}")
+        for k in ("local_negatives", "critic_hidden"):
+            if getattr(self, k) is not None and getattr(self, k) < 1: out.append(f"{k}={getattr(self, k)!r} must be >= 1 or None")
+        if not (math.isfinite(self.coord_weight) and self.coord_weight >= 0): out.append(f"coord_weight={self.coord_weight!r} must be >= 0")
+        if self.prior not in PRIORS: out.append(f"prior={self.prior!r} is unknown; valid: {', '.join(PRIORS)}")
+        return out
+    def __post_init__(self):
+        if p := self.problems(): raise ValueError("; ".join(p))
+
 class DIM(Method):
     "Deep InfoMax (DIM Eq. 8): global and/or local MI bound, adversarial prior matching with its own optimiser."
+    Options = DIMOptions
     has_global, has_local, prior = False, False, "adversarial"   # prior: "adversarial", "sinkhorn" or None
     weights = ("alpha", "beta", "gamma")
     paper = dict(epochs=1000, epochs_other=200, batch_size=64, lr=1e-4, arch="dim")   # DIM App. A.1
@@ -178,21 +206,26 @@ class DIM(Method):
     def load_state_dict(self, sd): self.bound_state = {k: dict(v) for k, v in sd.items()}
 
     def build(self, cfg, shape):
-        enc = M.encoder(cfg.arch, tuple(shape), y_dim=cfg.y_dim)
+        enc, o = M.encoder(cfg.arch, tuple(shape), y_dim=cfg.y_dim), cfg.options
         s = enc.tap_shapes
         m = nn.ModuleDict({"encoder": enc})
         if self.has_global:   # DIM Table 5 reads the last conv layer; WDIM's G the second conv layer
             m["global_critic"] = M.global_critic(cfg.arch, s["conv" if cfg.arch == "dim" else "local"], cfg.y_dim)
-        if self.has_local: m["local_critic"] = M.local_critic(cfg.arch, s["local"][0], cfg.y_dim, kind=cfg.local_critic,
-                                                           hidden=getattr(cfg, "critic_hidden", None))
+        if self.has_local: m["local_critic"] = M.local_critic(cfg.arch, s["local"][0], cfg.y_dim, kind=o["local_critic"],
+                                                           hidden=o["critic_hidden"])
         if self._needs_disc(cfg): m["prior_disc"] = M.PriorDiscriminator(cfg.y_dim)
-        if getattr(cfg, "coord_weight", 0):   # DIM Sec. 4.3: absolute and relative coordinate prediction
+        if o["coord_weight"]:   # DIM Sec. 4.3: absolute and relative coordinate prediction
             m["coord_abs"] = M.CoordinatePredictor(s["local"], cfg.y_dim)
             m["coord_rel"] = M.CoordinatePredictor(s["local"], cfg.y_dim, relative=True)
         return m
 
     def _needs_disc(self, cfg) -> bool:
-        return self.prior == "adversarial" or (self.prior == "sinkhorn" and cfg.prior_critic == "paper")
+        return self.prior == "adversarial" or (self.prior == "sinkhorn" and cfg.options.get("prior_critic") == "paper")
+
+    @classmethod
+    def problems(cls, cfg):
+        n = cfg.options.get("local_negatives")
+        return [] if n is None or n < cfg.batch_size else [f"local_negatives={n} must be below batch_size={cfg.batch_size}"]
 
     def optimizers(self, models, cfg):
         main = [p for k, m in models.items() if k != "prior_disc" for p in m.parameters()]
@@ -201,22 +234,22 @@ class DIM(Method):
         return opts
 
     def loss(self, models, x, cfg):
-        out = models["encoder"](x)
-        y = self._occluded_code(models["encoder"], x) if getattr(cfg, "occlude", False) else out["y"]
+        out, o = models["encoder"](x), cfg.options
+        y = self._occluded_code(models["encoder"], x) if o["occlude"] else out["y"]
         terms, diag = {}, {}
-        if getattr(cfg, "coord_weight", 0):
+        if o["coord_weight"]:
             c = out["local"]
-            terms["coord"] = cfg.coord_weight * (models["coord_abs"].loss(c, y) + models["coord_rel"].loss(c, y)).float()
+            terms["coord"] = o["coord_weight"] * (models["coord_abs"].loss(c, y) + models["coord_rel"].loss(c, y)).float()
         if self.has_global:
             g = models["global_critic"]
             val, d = _mi_terms("global", g(out[unwrap(g).tap], y), cfg, self.bound_state["global"])
             terms["global"] = -cfg.alpha * val; diag |= d
         if self.has_local:
-            l, neg = models["local_critic"], {} if cfg.local_negatives is None else {"negatives": cfg.local_negatives}
+            l, neg = models["local_critic"], {} if o["local_negatives"] is None else {"negatives": o["local_negatives"]}
             val, d = _mi_terms("local", l(out[unwrap(l).tap], y, **neg), cfg, self.bound_state["local"])
             terms["local"] = -cfg.beta * val; diag |= d
         diag["y_erank"] = effective_rank(y)                   # a collapsing code shows here first
-        yp = M.squash(y) if cfg.prior == "uniform" else y    # codes live in the prior's support [0, 1]^d
+        yp = M.squash(y) if o["prior"] == "uniform" else y   # codes live in the prior's support [0, 1]^d
         if self.prior == "adversarial": self._adversarial(models, yp, cfg, terms, diag)
         elif self.prior == "sinkhorn": self._sinkhorn(models, yp, cfg, terms, diag)
         return terms, diag
@@ -232,7 +265,7 @@ class DIM(Method):
     def _adversarial(self, models, y, cfg, terms, diag):
         "DIM Eq. 7 with a trained discriminator and the non-saturating encoder loss, all in softplus form."
         B, D = y.shape[0], models["prior_disc"]
-        v = sample_prior(cfg.prior, y)
+        v = sample_prior(cfg.options["prior"], y)
         real, fake = D(torch.cat([v, y.detach()])).float().reshape(-1).split(B)   # one call: DDP-friendly
         terms["prior_disc"] = cfg.gamma * (F.softplus(-real).mean() + F.softplus(fake).mean())
         terms["prior_enc"] = cfg.gamma * F.softplus(-frozen(D, y).float()).mean()
@@ -241,9 +274,22 @@ class DIM(Method):
                  "prior_d_acc": ((real > 0).float().mean() / 2 + (fake < 0).float().mean() / 2).detach()}
 
 # %% ../nbs/06_methods.ipynb #7ec41786
+PRIOR_CRITICS = ("direct", "paper")
+
+@dataclasses.dataclass
+class WDIMOptions(DIMOptions):
+    "DIM's settings plus those of WDIM's Sinkhorn prior term (`Config.options`)."
+    prior_critic: str = "direct"        # `direct` (Sinkhorn(v, E(x))) or `paper` (WDIM Eq. 9, D(v) vs D(E(x)): collapses)
+    sinkhorn_eps: float = 0.1           # entropic regularisation of the Sinkhorn prior term
+    def problems(self) -> list[str]:
+        out = super().problems()
+        if self.prior_critic not in PRIOR_CRITICS: out.append(f"prior_critic={self.prior_critic!r} is unknown; valid: {', '.join(PRIOR_CRITICS)}")
+        if not self.sinkhorn_eps > 0: out.append(f"sinkhorn_eps={self.sinkhorn_eps!r} must be > 0")
+        return out
+
 class WDIM(DIM):
     "WDIM (WDIM Eq. 10): DIM's JSD terms plus a Sinkhorn prior term; one optimiser over everything (Algorithm 2)."
-    prior = "sinkhorn"
+    prior, Options = "sinkhorn", WDIMOptions
     paper = dict(epochs=420, batch_size=64, lr=1e-3, arch="wdim")   # WDIM Sec. 5.1
 
     def optimizers(self, models, cfg):
@@ -251,15 +297,16 @@ class WDIM(DIM):
 
     def _sinkhorn(self, models, y, cfg, terms, diag):
         from wdim_nb.sinkhorn import sinkhorn, wdaa
-        v = sample_prior(cfg.prior, y)
-        if cfg.prior_critic == "paper":      # WDIM Eq. 9, literally: distance between D(v) and D(E(x)); can collapse
+        o = cfg.options
+        v = sample_prior(o["prior"], y)
+        if o["prior_critic"] == "paper":      # WDIM Eq. 9, literally: distance between D(v) and D(E(x)); can collapse
             B = y.shape[0]
             d = torch.sigmoid(models["prior_disc"](torch.cat([v, y])).float()).reshape(-1, 1)
             dv, dy = d.split(B)
-            with fp32(d): terms["prior"] = cfg.gamma * wdaa(dv, dy, cfg.sinkhorn_eps)
+            with fp32(d): terms["prior"] = cfg.gamma * wdaa(dv, dy, o["sinkhorn_eps"])
             diag |= {"prior_d_std": d.std().detach(), "prior_d_gap": (dv.mean() - dy.mean()).abs().detach()}
         else:                                # direct: distance between prior samples and codes
-            with fp32(y): terms["prior"] = cfg.gamma * sinkhorn(v.float(), y.float(), cfg.sinkhorn_eps, debias=True)
+            with fp32(y): terms["prior"] = cfg.gamma * sinkhorn(v.float(), y.float(), o["sinkhorn_eps"], debias=True)
         diag["prior_w"] = (terms["prior"] / cfg.gamma).detach() if cfg.gamma else terms["prior"].detach()
 
 # %% ../nbs/06_methods.ipynb #f54df90b
@@ -272,9 +319,16 @@ class RandomProjection(nn.Module):
         self.register_buffer("R", R / R.norm(dim=1, keepdim=True) * math.sqrt(d / k))
     def forward(self, x): return x.flatten(1) @ self.R.T   # [B, d] -> [B, k]
 
+@dataclasses.dataclass
+class MIGEMethodOptions:
+    "Settings of `mige` (`Config.options`)."
+    proj_dim: int | None = None         # MIGE Eq. 8: project x to this many dims (None: 512 on STL-10 as in MIGE Table 2, none elsewhere)
+    def __post_init__(self):
+        if self.proj_dim is not None and self.proj_dim < 1: raise ValueError(f"proj_dim={self.proj_dim!r} must be >= 1 or None")
+
 class MIGEMethod(Method):
     "DIM with the MIGE gradient of I(X; Y) (MIGE Sec. 5.1, circumstance I) in place of the global bound."
-    name = "mige"
+    name, Options = "mige", MIGEMethodOptions
     defaults = dict(alpha=1.0, beta=0.0, gamma=0.0, mi_bound="jsd")
     weights = ("alpha",)
     paper = dict(epochs=1000, epochs_other=200, batch_size=64, lr=1e-4, arch="dim")
@@ -282,7 +336,7 @@ class MIGEMethod(Method):
     def build(self, cfg, shape):
         m = nn.ModuleDict({"encoder": M.encoder(cfg.arch, tuple(shape), y_dim=cfg.y_dim)})
         d = math.prod(shape)
-        k = cfg.mige_proj_dim if cfg.mige_proj_dim is not None else (512 if cfg.dataset == "stl10" else None)
+        k = cfg.options["proj_dim"] if cfg.options["proj_dim"] is not None else (512 if cfg.dataset == "stl10" else None)
         if k and d > k: m["projection"] = RandomProjection(d, k, cfg.seed)   # MIGE projects STL-10 only (Table 2)
         return m
 
