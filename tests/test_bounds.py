@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from wdim_nb.bounds import (KINDS, correlated_gaussians, gaussian_critic, gaussian_mi, logmeanexp, mi_bound,
-                            mi_bound_pairs)
+from wdim_nb.bounds import (KINDS, correlated_gaussians, fit_critic, gaussian_critic, gaussian_mi, logmeanexp,
+                            mi_bound, mi_bound_pairs)
 
 
 S3 = torch.tensor([[1., 0., 2.], [3., 2., -1.], [0., 1., 4.]], dtype=torch.float64)
@@ -357,3 +357,67 @@ def test_gaussian_helpers():
     assert T.diagonal().mean().item() == pytest.approx(gaussian_mi(0.6, 2), abs=4 * T.diagonal().std().item() / 1000 ** 0.5)
     # and E_Q[e^T*] = 1 over off-diagonal pairs
     assert T[~torch.eye(1000, dtype=torch.bool)].exp().mean().item() == pytest.approx(1.0, abs=0.05)
+
+
+# ---------------------------------------------------------------- fit_critic: the critic-training loop
+
+def quadratic_critic():
+    "T(x, y) = a x.y + b (|x|^2 + |y|^2) + c: the family of the optimal Gaussian critic, started at 0."
+    w = torch.zeros(3, requires_grad=True)
+    def T(xy):
+        x, y = xy
+        sq = (x * x).sum(1)
+        return w[0] * (x @ y.T) + w[1] * (sq[:, None] + (y * y).sum(1)[None, :]) + w[2]
+    return T, w
+
+
+def test_fit_critic_reaches_gaussian_mi():
+    # the optimal critic lies in the 3-parameter family: a trained one gives the closed-form MI, an untrained one 0
+    T, w = quadratic_critic()
+    g = torch.Generator().manual_seed(0)
+    rows = fit_critic(lambda s: correlated_gaussians(128, 0.8, 2, generator=g), T, [w], "dv", 300, lr=0.05)
+    assert [r["step"] for r in rows] == list(range(300)) and rows[0]["estimate"] == 0.0
+    with torch.no_grad(): held_out = mi_bound(T(correlated_gaussians(2000, 0.8, 2, generator=g)), "dv").item()
+    assert held_out == pytest.approx(gaussian_mi(0.8, 2), abs=0.15)
+
+
+def test_fit_critic_same_seed_same_run():
+    def run():
+        T, w = quadratic_critic()
+        g, state = torch.Generator().manual_seed(1), {}
+        return fit_critic(lambda s: correlated_gaussians(16, 0.5, 2, generator=g), T, [w], "mine", 10, lr=0.05,
+                          lr_decay=0.1, state=state, terms=True), w.detach().clone()
+    (r1, w1), (r2, w2) = run(), run()
+    assert r1 == r2 and torch.equal(w1, w2) and not torch.equal(w1, torch.zeros(3))
+    assert r1[-1]["lr"] == pytest.approx(0.05 * 0.1 ** 0.9, rel=1e-12)
+    assert set(r1[0]) == {"step", "lr", "estimate", "joint", "log_partition", "max_abs_t"}
+
+
+def test_fit_critic_pairs_and_extra():
+    w = torch.ones(1, requires_grad=True)
+    batch = lambda s: torch.arange(4.0)
+    score = lambda b: (w * b, (w * b).flip(0)[:, None])  # (pos, neg) form of mi_bound_pairs
+    first = mi_bound_pairs(*score(batch(0)), "jsd").item()  # before any step
+    rows = fit_critic(batch, score, [w], "jsd", 2, terms=True, extra=lambda s, b, sc: dict(n=len(b), k=sc[1].shape[1]))
+    assert rows[0]["estimate"] == first and rows[1]["estimate"] > first  # ascent
+    assert rows[0]["max_abs_t"] == 3.0 and rows[1]["n"] == 4 and rows[1]["k"] == 1
+
+
+def test_fit_critic_nonfinite():
+    w = torch.ones(1, requires_grad=True)
+    inf = lambda b: w * torch.full((3, 3), math.inf)
+    rows = fit_critic(lambda s: None, inf, [w], "dv", 5, stop_nonfinite=True, terms=True)
+    assert len(rows) == 1 and math.isnan(rows[0]["estimate"]) and rows[0]["max_abs_t"] == math.inf
+    with pytest.raises(ValueError, match="NaN/inf"): fit_critic(lambda s: None, inf, [w], "dv", 5)
+    assert torch.equal(w, torch.ones(1))  # no step was taken
+
+
+def test_fit_critic_errors():
+    w = torch.zeros(1, requires_grad=True)
+    args = (lambda s: None, lambda b: w * torch.eye(2), [w])
+    for steps in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="steps"): fit_critic(*args, "dv", steps)
+    with pytest.raises(ValueError, match="unknown kind"): fit_critic(*args, "nce", 3)
+    for decay in (0.0, -0.5, 1.5):
+        with pytest.raises(ValueError, match="lr_decay"): fit_critic(*args, "dv", 3, lr_decay=decay)
+    with pytest.raises(ValueError, match="state"): fit_critic(*args, "mine", 3)  # MINE needs its moving-average dict

@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 
 from . import data as D
-from .bounds import mi_bound
+from .bounds import fit_critic, mi_bound
 
 # %% auto #0
 __all__ = ['LOSSES', 'LAMBDAS', 'loss_options', 'slb_scores', 'clb_scores', 'same_class_partner', 'benchmark_net',
@@ -122,18 +122,14 @@ def _benchmark(task, train, test, loss, remine_lambda, epochs, batch_size, lr, h
     n_classes = int(train.labels.max()) + 1
     torch.manual_seed(seed)
     f = benchmark_net(math.prod(train.shape), n_classes if task == "slb" else embed_dim, hidden).to(train.device)
-    opt = torch.optim.Adam(f.parameters(), lr=lr)
-    step, diverged, hist = 0, False, []
-    for epoch in range(epochs):
-        for x1, y, x2 in _pairs(train, batch_size, seed, epoch, task):
-            s = _scores(f, task, x1, y, x2)
-            value = mi_bound(s.float(), kind, **opts) if torch.isfinite(s).all() else s.sum() * math.nan
-            if not torch.isfinite(value): diverged = True; break
-            hist.append(value.item())
-            opt.zero_grad(set_to_none=True); (-value).backward(); opt.step()
-            step += 1
-            if max_steps is not None and step >= max_steps: break
-        if diverged or (max_steps is not None and step >= max_steps): break
+    batches = (b for epoch in range(epochs) for b in _pairs(train, batch_size, seed, epoch, task))
+    steps = epochs * (len(train) // batch_size)
+    if max_steps is not None: steps = min(steps, max(max_steps, 1))
+    rows = fit_critic(lambda step: next(batches), lambda b: _scores(f, task, *b).float(), f.parameters(), kind, steps,
+                      lr=lr, stop_nonfinite=True, **opts)
+    diverged = not math.isfinite(rows[-1]["estimate"])  # non-finite scores or bound: recorded, not stepped
+    hist = [r["estimate"] for r in rows[:len(rows) - diverged]]
+    step = len(hist)
     eval_opts = loss_options(loss, 0.0)[1]
     mi = _test_mi(f, task, test, kind, eval_opts, batch_size, seed)
     return dict(task=task, loss=loss, remine_lambda=remine_lambda, seed=seed, steps=step, diverged=diverged,

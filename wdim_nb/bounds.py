@@ -12,7 +12,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['KINDS', 'logmeanexp', 'mi_bound_pairs', 'mi_bound', 'gaussian_mi', 'correlated_gaussians', 'gaussian_critic']
+__all__ = ['KINDS', 'logmeanexp', 'mi_bound_pairs', 'mi_bound', 'gaussian_mi', 'correlated_gaussians', 'gaussian_critic',
+           'fit_critic']
 
 # %% ../nbs/01_bounds.ipynb #58152e8f
 def logmeanexp(x: Tensor, # scores, any shape
@@ -266,3 +267,54 @@ def gaussian_critic(x: Tensor, # (B, d) samples of X
     d, r2 = x.shape[1], rho * rho
     quad = r2 * ((x * x).sum(1)[:, None] + (y * y).sum(1)[None, :]) - 2 * rho * (x @ y.T)
     return -0.5 * d * math.log1p(-r2) - quad / (2 * (1 - r2))
+
+# %% ../nbs/01_bounds.ipynb #e3c027f4
+def fit_critic(sample, # sample(step) -> one batch
+               score, # score(batch) -> (B, B) critic matrix, or a (pos, neg) pair for `mi_bound_pairs`
+               params, # the critic's parameters, stepped by Adam
+               kind: str, # one of `KINDS`
+               steps: int, # number of Adam steps, >= 1
+               *,
+               lr: float = 1e-3, # Adam's learning rate at the first step
+               lr_decay: float = 1.0, # lr at the last step / lr at the first, geometric (ExponentialLR); 1 = constant
+               terms: bool = False, # also record joint, log_partition and max |T| at every step
+               extra=None, # extra(step, batch, scores) -> dict of more entries for the step's record (no gradient)
+               stop_nonfinite: bool = False, # record a step with non-finite scores or estimate and stop; False: raise
+               progress: str | None = None, # label of a tqdm progress bar; None = no bar
+               **bound_options, # passed to `mi_bound` / `mi_bound_pairs`: state, ma_rate, remine_lambda, tau, ...
+              ) -> list[dict]:
+    "Train a critic by Adam ascent on the bound `kind`; one record per step: step, lr, estimate (+ terms, extra)."
+    _check_kind(kind)
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps={steps!r}: need an integer >= 1")
+    if not 0 < lr_decay <= 1: raise ValueError(f"lr_decay must be in (0, 1] (final / initial learning rate), got {lr_decay}")
+    opt = torch.optim.Adam(params, lr=lr)
+    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=lr_decay ** (1 / steps)) if lr_decay != 1 else None
+    if progress is not None: from tqdm.auto import tqdm
+    rows = []
+    for step in (range(steps) if progress is None else tqdm(range(steps), desc=progress, leave=False)):
+        batch = sample(step)
+        scores = score(batch)
+        pairs = not isinstance(scores, Tensor)
+        flat = (lambda: torch.cat([s.reshape(-1) for s in scores])) if pairs else (lambda: scores)
+        row = dict(step=step, lr=opt.param_groups[0]["lr"])
+        if stop_nonfinite and not torch.isfinite(flat()).all():  # the critic itself overflowed
+            row["estimate"] = math.nan
+            if terms: row.update(joint=math.nan, log_partition=math.nan, max_abs_t=math.inf)
+            rows.append(row); break
+        out = (mi_bound_pairs(*scores, kind, log=terms, **bound_options) if pairs
+               else mi_bound(scores, kind, log=terms, **bound_options))
+        value, info = out if terms else (out, None)
+        with torch.no_grad():
+            row["estimate"] = value.item()
+            if terms: row.update(joint=float(info["joint"]), log_partition=float(info["log_partition"]),
+                                 max_abs_t=flat().abs().max().item())
+            if extra is not None: row.update(extra(step, batch, scores))
+        rows.append(row)
+        if stop_nonfinite and not (math.isfinite(row["estimate"]) and math.isfinite(row.get("max_abs_t", 0.0))): break
+        opt.zero_grad(set_to_none=True)
+        (-value).backward()
+        opt.step()
+        if sched is not None: sched.step()
+    return rows
+

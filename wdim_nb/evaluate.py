@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
 
-from .bounds import mi_bound, mi_bound_pairs
+from .bounds import fit_critic, mi_bound, mi_bound_pairs
 from .data import ImageDataset, augment_images, to_float
 from .models import ConcatCritic, mlp
 
@@ -153,11 +153,9 @@ def ndm(features: torch.Tensor,                 # [N, d] codes E(x)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         T = mlp(z.shape[1], hidden).to(z.device)
-        opt = torch.optim.Adam(T.parameters(), lr=lr)
-        for _ in tqdm(range(steps), desc="ndm", disable=not progress, leave=False):
-            b = ztr[torch.randint(0, len(ztr), (min(batch_size, len(ztr)),), generator=g).to(z.device)]
-            loss = -mi_bound_pairs(T(b)[:, 0], T(shuffle_dims(b, g)), train_kind)
-            opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
+        batch = lambda step: ztr[torch.randint(0, len(ztr), (min(batch_size, len(ztr)),), generator=g).to(z.device)]
+        real_vs_shuffled = lambda b: (T(b)[:, 0], T(shuffle_dims(b, g)))  # positives (B,), negatives (B, 1)
+        fit_critic(batch, real_vs_shuffled, T.parameters(), train_kind, steps, lr=lr, progress="ndm" if progress else None)
         with torch.no_grad():
             pos, neg = T(zte)[:, 0], T(shuffle_dims(zte, g))
             value = mi_bound_pairs(pos, neg, "dv").item()
@@ -183,23 +181,18 @@ def mine_estimate(x: torch.Tensor,           # [N, dx] inputs (flattened images)
     n_test = max(2, int(len(x) * holdout))
     xtr, xte = standardize(x.float().flatten(1)[perm[n_test:]], x.float().flatten(1)[perm[:n_test]])
     ytr, yte = standardize(y.float()[perm[n_test:]], y.float()[perm[:n_test]])
-    B, state, hist = min(batch_size, len(xtr)), {}, []
+    B = min(batch_size, len(xtr))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         T = ConcatCritic(xtr.shape[1], ytr.shape[1], hidden).to(dev)
-        opt = torch.optim.Adam(T.parameters(), lr=lr)
-        sched, lrs = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=lr_decay ** (1 / max(steps, 1))), []
-        for _ in tqdm(range(steps), desc="mine", disable=not progress, leave=False):
-            idx = torch.randint(0, len(xtr), (B,), generator=g).to(dev)
-            opts = dict(state=state, ma_rate=ma_rate) if kind == "mine" else {}
-            bound = mi_bound(T(xtr[idx], ytr[idx]), kind, **opts)
-            lrs.append(opt.param_groups[0]["lr"])
-            opt.zero_grad(set_to_none=True); (-bound).backward(); opt.step(); sched.step()
-            hist.append(bound.item())
+        opts = dict(state={}, ma_rate=ma_rate) if kind == "mine" else {}
+        rows = fit_critic(lambda step: torch.randint(0, len(xtr), (B,), generator=g).to(dev),
+                          lambda idx: T(xtr[idx], ytr[idx]), T.parameters(), kind, steps, lr=lr, lr_decay=lr_decay,
+                          progress="mine" if progress else None, **opts)
         with torch.no_grad():
             vals = [mi_bound(T(xte[i], yte[i]), "dv").item() for i in torch.arange(n_test, device=dev).split(B) if len(i) > 1]
     value = float(np.mean(vals))
-    return (value, dict(train_bound=hist, lr=lrs)) if log else value
+    return (value, dict(train_bound=[r["estimate"] for r in rows], lr=[r["lr"] for r in rows])) if log else value
 
 # %% ../nbs/08_evaluate.ipynb #4ec6331b
 def _subsample(ds: ImageDataset, n, seed):

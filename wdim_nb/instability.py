@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .bounds import mi_bound, correlated_gaussians, gaussian_mi
+from .bounds import fit_critic, correlated_gaussians, gaussian_mi
 from .models import ConcatCritic, SeparableCritic
 
 
@@ -55,30 +55,17 @@ def train_critic(sample, # sample(step) -> (x, y), one batch of joint pairs
                  true_mi=None, # optional true_mi(step) -> float, recorded beside the estimate
                  support=None, # optional support(x, y) -> bool [B, B]: pairs on the joint's support
                  **bound_options): # passed to mi_bound (remine_lambda, remine_target, tau, ...)
-    "Train `critic` with `loss = -mi_bound(...)`; return a per-step DataFrame of estimate, terms and max |T|."
-    if steps < 1: raise ValueError(f"steps={steps}: need at least one step")
-    opt = torch.optim.Adam(critic.parameters(), lr=lr)
-    rows = []
-    for step in range(steps):
-        x, y = sample(step)
-        scores = critic(x, y)  # [B, B]
-        if not torch.isfinite(scores).all():  # the critic itself overflowed: record the step and stop
-            rows.append(dict(step=step, estimate=math.nan, joint=math.nan, log_partition=math.nan, max_abs_t=math.inf))
-            break
-        value, info = mi_bound(scores, kind, log=True, **bound_options)
-        with torch.no_grad():
-            row = dict(step=step, estimate=value.item(), joint=float(info["joint"]),
-                       log_partition=float(info["log_partition"]), max_abs_t=scores.abs().max().item())
-            if support is not None:
-                m = support(x, y)
-                row.update(t_support=scores[m].mean().item(), t_off_support=scores[~m].mean().item() if (~m).any() else math.nan)
-            if true_mi is not None: row["true_mi"] = float(true_mi(step))
-        rows.append(row)
-        if not (math.isfinite(row["estimate"]) and math.isfinite(row["max_abs_t"])): break  # exploded: stop here
-        opt.zero_grad(set_to_none=True)
-        (-value).backward()
-        opt.step()
-    return pd.DataFrame(rows)
+    "Train `critic` with `fit_critic` on `mi_bound`; return a per-step DataFrame of estimate, terms and max |T|."
+    def extra(step, xy, scores):
+        row = {}
+        if support is not None:
+            m = support(*xy)
+            row.update(t_support=scores[m].mean().item(), t_off_support=scores[~m].mean().item() if (~m).any() else math.nan)
+        if true_mi is not None: row["true_mi"] = float(true_mi(step))
+        return row
+    rows = fit_critic(sample, lambda xy: critic(*xy), critic.parameters(), kind, steps, lr=lr, terms=True, extra=extra,
+                      stop_nonfinite=True, **bound_options)
+    return pd.DataFrame(rows).drop(columns="lr")
 
 # %% ../nbs/09_instability.ipynb #d37edf02
 def drift_slope(series, # per-step values, e.g. the log-partition term
