@@ -23,7 +23,7 @@ from wdim_nb.core import save_figure, save_table
 from wdim_nb.learner import NonFiniteError, check, fit, flat_config
 
 METHODS = {"DIM (adversarial prior)": "dim_lg", "WDIM (Sinkhorn prior)": "wdim_lgpc"}
-SHARED = dict(alpha=0.5, beta=1.0, gamma=0.1, mi_bound="jsd", local_critic="concat", augment=None, lr=1e-3)   # WDIM Sec. 5.1
+SHARED = dict(alpha=0.5, beta=1.0, gamma=0.1, mi_bound="jsd", local_critic="concat", augment="none", lr=1e-3)   # WDIM Sec. 5.1
 
 
 def main(argv=None):

@@ -321,7 +321,8 @@ def random_flip(images, *, p: float = 0.5, generator=None):
     flip = (torch.rand(len(images), generator=generator) < p).to(images.device)[:, None, None, None]
     return torch.where(flip, images.flip(-1), images)
 
-AUGMENTATIONS = {"flip": lambda x, g: random_flip(x, generator=g),
+AUGMENTATIONS = {"none": lambda x, g: x,   # explicitly none: where `None` would take a preset's choice
+                 "flip": lambda x, g: random_flip(x, generator=g),
                  "crop_flip": lambda x, g: random_flip(random_crop(x, x.shape[-1], padding=4, generator=g), generator=g),
                  "crop64_flip": lambda x, g: random_flip(random_crop(x, 64, generator=g), generator=g),
                  "center64": lambda x, g: center_crop(x, 64)}

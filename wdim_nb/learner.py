@@ -50,7 +50,7 @@ class Config:
     arch: str | None = None          # encoder family: `dim` (DIM App. A.1) or `wdim` (WDIM Sec. 5.1)
     y_dim: int = 64                  # size of the representation Y
     subsample: int | None = None     # train on the first n images (None: all)
-    augment: str | None = None       # a name in `wdim_nb.data.AUGMENTATIONS`
+    augment: str | None = None       # a name in `wdim_nb.data.AUGMENTATIONS` ("none": no augmentation, whatever the preset)
     seed: int = 0
     device: str = "auto"             # `auto`, `cpu`, `cuda`, `cuda:1`, ...
     data_dir: str | os.PathLike = "data"           # relative paths are taken from the repository root

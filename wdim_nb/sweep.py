@@ -18,7 +18,8 @@ __all__ = ['BOUNDS', 'WDIM_OWN', 'PAPER', 'GRIDS', 'COLUMNS', 'Run', 'runs_of', 
 
 # %% ../nbs/13_sweep.ipynb #eecc8e47
 BOUNDS = ("jsd", "dv", "infonce")
-WDIM_OWN = dict(mi_bound="jsd", local_critic="concat", augment=None)   # WDIM Sec. 5.1: its bound and critic, no augmentation
+WDIM_OWN = dict(mi_bound="jsd", local_critic="concat", augment=None)   # WDIM Sec. 5.1: its bound and critic; augment=None
+                                                                       # is the preset's: none in `paper`, crop+flip in `quick`
 
 def _tables() -> dict:
     "table -> [(row label, method, settings)] for the representation-learning tables of DIM, WDIM and MIGE."
