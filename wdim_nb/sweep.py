@@ -4,17 +4,20 @@
 
 # %% ../nbs/13_sweep.ipynb #a13f5ee3
 from __future__ import annotations
-import hashlib, json, math, sys, time
-from dataclasses import dataclass, field
+import hashlib, inspect, json, math, sys, time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .core import provenance, repo_root, save_table
 
 # %% auto #0
-__all__ = ['BOUNDS', 'WDIM_OWN', 'PAPER', 'GRIDS', 'COLUMNS', 'Run', 'runs_of', 'finished', 'sweep', 'interval', 'aggregate',
-           'write_tables', 'main']
+__all__ = ['BOUNDS', 'WDIM_OWN', 'PAPER', 'GRIDS', 'COLUMNS', 'TAPS', 'ACC', 'FIELDS', 'Run', 'runs_of', 'finished', 'sweep',
+           'interval', 'aggregate', 'write_tables', 'load_table', 'describe_table', 'row_settings',
+           'setting_differences', 'side_by_side', 'plot_table', 'row_difference', 'claim', 'y_below_conv', 'baselines',
+           'main']
 
 # %% ../nbs/13_sweep.ipynb #eecc8e47
 BOUNDS = ("jsd", "dv", "infonce")
@@ -191,6 +194,143 @@ def write_tables(grid: dict | str = "quick", out_dir="runs", folder="tables") ->
         csv.with_suffix(".md").write_text(head + _markdown(df) + "\n")
         paths.append(csv)
     return paths
+
+# %% ../nbs/13_sweep.ipynb #b56711fb
+TAPS = ("conv", "fc", "y")
+ACC = ("conv", "fc", "y", "y linear", "y random net", "k-means (y)", "k-means (pixels)")   # accuracies, in [0, 1]
+FIELDS = ("dataset", "epochs", "batch_size", "lr", "arch", "augment", "alpha", "beta", "gamma", "mi_bound")
+
+def load_table(table: str):
+    "A quick-grid table indexed by row (paper columns joined from `PAPER` when the CSV lacks them) and its JSON."
+    csv = repo_root() / "tables" / f"{table}_quick.csv"
+    df, meta = pd.read_csv(csv).set_index("row"), json.loads(csv.with_suffix(".json").read_text())
+    if "paper conv" not in df:
+        rows = PAPER[table]["rows"]
+        for i, c in enumerate(TAPS): df[f"paper {c}"] = [rows[r][i] / 100 if r in rows else math.nan for r in df.index]
+    return df, meta
+
+def describe_table(meta):
+    "Print the grid's parameters and provenance from the table's JSON, and the probe's settings from the code."
+    p, hw = meta["params"], meta["hardware"]
+    print(f"Grid {p['grid']!r}: dataset {p['dataset']}, preset {p['preset']}, seeds {p['seeds']}, shared settings {p['shared']}; "
+          f"probes fit on {p['eval']['eval_train'] or 'all'} labelled training images, scored on {p['eval']['eval_test'] or 'all'} test images.")
+    print(f"Trained at commit {meta['commit']}{' (with uncommitted changes)' if meta.get('dirty') else ''} on {hw['cores']} CPU cores "
+          f"({hw['cpu']}), GPU: {hw['gpu'] or 'none'}; table written {meta['time']}.")
+    from wdim_nb.evaluate import evaluate, mlp_probe
+    mp, ev = inspect.signature(mlp_probe).parameters, inspect.signature(evaluate).parameters
+    print(f"MLP probe: one hidden layer of {mp['hidden'].default} units, dropout {mp['dropout'].default}, {ev['mlp_epochs'].default} epochs; "
+          f"each cell is the mean over the seeds that finished ± the half-width of the 95 % Student-t interval.")
+
+
+# %% ../nbs/13_sweep.ipynb #cdf3fa63
+def _resolve_row(method, settings, dataset, preset, shared):
+    from wdim_nb.learner import flat_config, resolved
+    c = asdict(resolved(flat_config(method=method, dataset=dataset, preset=preset, **{**shared, **settings})))
+    return {k: c[k] for k in FIELDS} | {k: c["options"][k] for k in ("local_critic", "prior") if k in c["options"]}
+
+def row_settings(meta, grid=None):
+    "Row -> the training settings the learner resolves for the table's rows: as run (quick grid), or under another grid."
+    p = meta["params"]
+    g = p if grid is None else dict(GRIDS[grid], grid=grid)
+    return pd.DataFrame({label: _resolve_row(m, s, g["dataset"], g["preset"], g["shared"]) for label, (m, s) in p["rows"].items()}).T
+
+def setting_differences(meta):
+    "Per row, every setting where our quick run and the `paper` grid (the paper's dataset and schedule) differ: 'ours -> paper'."
+    o, t = row_settings(meta).map(str), row_settings(meta, "paper").map(str)
+    out = (o + " → " + t).where(o != t, "=")
+    return out.loc[:, (out != "=").any()]
+
+
+# %% ../nbs/13_sweep.ipynb #cd2f5737
+def _table_cell(m, h, n):
+    if n == 0: return "not run yet"
+    return f"{m:.3f}" + (f" ± {h:.3f}" if pd.notna(h) else "")
+
+def side_by_side(df):
+    "Ours (mean ± 95 % interval) beside the paper, per row and tap."
+    out = pd.DataFrame(index=df.index)
+    for c in TAPS:
+        out[c] = [_table_cell(df.at[r, c], df.at[r, f"{c} ±95%"], df.at[r, "seeds"]) for r in df.index]
+        out[f"paper {c}"] = df[f"paper {c}"].map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
+    out["seeds"] = df.seeds
+    return out
+
+def plot_table(df, meta, title):
+    "Ours with 95 % error bars beside the paper's numbers, one panel per tap (a small figure, not saved)."
+    import matplotlib.pyplot as plt
+    fig, axs = plt.subplots(1, 3, figsize=(9, 3), sharey=True, dpi=72)
+    x = np.arange(len(df))
+    for ax, c in zip(axs, TAPS):
+        ax.errorbar(x - 0.12, df[c], yerr=df[f"{c} ±95%"].fillna(0), fmt="o", ms=4, capsize=2, label=f"ours ({meta['params']['dataset']})")
+        ax.plot(x + 0.12, df[f"paper {c}"], "s", mfc="none", ms=5, label=f"paper ({GRIDS['paper']['dataset']})")
+        ax.set_xticks(x, df.index, rotation=60, ha="right", fontsize=7); ax.set_title(c, fontsize=9)
+        ax.set_ylim(0, 1); ax.grid(axis="y", alpha=0.3)
+    axs[0].set_ylabel("test accuracy"); axs[0].legend(fontsize=7, loc="lower left")
+    fig.suptitle(title, fontsize=9); fig.tight_layout(); plt.show()
+
+
+# %% ../nbs/13_sweep.ipynb #42837eb9
+def row_difference(df, a, b, tap, paper=False):
+    "Row a minus row b on one tap and, for ours, whether the two 95 % intervals are disjoint; None when a value is missing."
+    col = f"paper {tap}" if paper else tap
+    va, vb = df.at[a, col], df.at[b, col]
+    if pd.isna(va) or pd.isna(vb): return None
+    if paper: return float(va - vb), None
+    ha, hb = df.at[a, f"{tap} ±95%"], df.at[b, f"{tap} ±95%"]
+    return float(va - vb), bool(pd.notna(ha) and pd.notna(hb) and abs(va - vb) > ha + hb)
+
+def claim(df, a, b, strict=True, taps=TAPS, sides=("paper", "ours")):
+    "Print on which taps row a is above row b (strict) or not below it, in the paper's numbers and in ours."
+    ok = (lambda d: d > 0) if strict else (lambda d: d >= 0)
+    for who, paper in [(w, p) for w, p in (("paper", True), ("ours ", False)) if w.strip() in sides]:
+        ds = {t: row_difference(df, a, b, t, paper) for t in taps}
+        if any(v is None for v in ds.values()):
+            gone = [r for r in (a, b) if (pd.isna(df.at[r, "paper conv"]) if paper else df.at[r, "seeds"] == 0)]
+            print(f"  {who}: cannot be tested here: {' and '.join(gone)} {'not printed in the paper' if paper else 'not run yet'}.")
+            continue
+        parts = [f"{t} {d:+.3f}" + ("" if s is None else (" (disjoint)" if s else " (overlap)")) for t, (d, s) in ds.items()]
+        k = sum(ok(d) for d, _ in ds.values())
+        tail = f"holds on {k} of {len(taps)} taps"
+        if not paper:
+            tail += (f"; intervals disjoint where it holds: {sum(ok(d) and s for d, s in ds.values())}, "
+                     f"where it fails: {sum((not ok(d)) and s for d, s in ds.values())}")
+        print(f"  {who}: {', '.join(parts)} -> {tail}.")
+
+def y_below_conv(df):
+    "Print in how many rows the y probe is below the conv probe, in the paper's numbers and in ours."
+    for who, pre in (("paper", "paper "), ("ours ", "")):
+        rows = [r for r in df.index if pd.notna(df.at[r, f"{pre}conv"])]
+        if not rows: print(f"  {who}: cannot be tested here: no row has a value."); continue
+        below = [r for r in rows if df.at[r, f"{pre}y"] < df.at[r, f"{pre}conv"]]
+        extra = ""
+        if not pre:
+            clear = [r for r in below if pd.notna(df.at[r, "conv ±95%"]) and pd.notna(df.at[r, "y ±95%"])
+                     and df.at[r, "conv"] - df.at[r, "conv ±95%"] > df.at[r, "y"] + df.at[r, "y ±95%"]]
+            extra = f" ({len(clear)} with disjoint intervals)"
+        print(f"  {who}: y below conv in {len(below)} of {len(rows)} rows{extra}"
+              + (f"; not in: {', '.join(r for r in rows if r not in below)}" if len(below) < len(rows) else "") + ".")
+
+
+# %% ../nbs/13_sweep.ipynb #cd578393
+def _span(s): return f"{s.min():.3f}" if s.min() == s.max() else f"{s.min():.3f} to {s.max():.3f}"
+
+def baselines(df, meta):
+    "Print how the trained encoders compare with the untrained network's y probe and with k-means on raw pixels."
+    run = df[df.seeds > 0]
+    if run.empty: print("No row has run yet: the baselines cannot be read."); return
+    up = run.index[run.y > run["y random net"]]
+    print(f"y probe above the same probe on the untrained network (same architecture, random weights): {len(up)} of {len(run)} rows"
+          + (f" ({', '.join(up)})" if len(up) else "") + f"; the untrained network's y probe scores {_span(run['y random net'])}, the trained y probes {_span(run.y)}.")
+    kp = run["k-means (pixels)"]
+    kup = run.index[run["k-means (y)"] > kp]
+    print(f"k-means accuracy on y above k-means on raw pixels ({kp.iloc[0]:.3f} ± {run['k-means (pixels) ±95%'].iloc[0]:.3f}): "
+          f"{len(kup)} of {len(run)} rows" + (f" ({', '.join(kup)})" if len(kup) else "")
+          + f"; k-means on y scores {_span(run['k-means (y)'])}.")
+    if len(up) < len(run):
+        print(f"So after {meta['params']['shared'].get('epochs')} epoch(s) of the quick preset, the code y of "
+              f"{len(run) - len(up)} of {len(run)} rows serves an MLP probe worse than random features of the same architecture do: "
+              "the ordering between methods is measured on representations that are still far from trained.")
+
 
 # %% ../nbs/13_sweep.ipynb #9c9a3125
 def main(argv=None):
