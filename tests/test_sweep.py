@@ -40,3 +40,13 @@ def test_sweep_survives_a_kill_and_restart(tmp_path):
 
 def test_unknown_table_fails_before_work():
     with pytest.raises(ValueError, match="unknown table"): runs_of(GRIDS["quick"], tables=["nope"])
+
+
+def test_sweep_runs_two_at_a_time_and_skips_finished_runs(tmp_path):
+    from wdim_nb.sweep import sweep
+    with pytest.raises(ValueError, match="jobs=0"): sweep(TINY, tmp_path, jobs=0, progress=False)
+    first = sweep(TINY, tmp_path, jobs=2, progress=False)
+    assert sorted(first.status) == ["done", "done"], first
+    again = sweep(TINY, tmp_path, jobs=2, progress=False)
+    assert list(again.status) == ["done before", "done before"]
+    assert aggregate(TINY, tmp_path)["t"].loc[0, "seeds"] == 2

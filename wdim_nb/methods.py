@@ -167,7 +167,7 @@ def _shapes(enc: nn.Module, shape) -> dict:
     enc.train(was)
     return {k: tuple(v.shape[1:]) for k, v in out.items()}
 
-# %% ../nbs/06_methods.ipynb #ebbda87c
+# %% ../nbs/06_methods.ipynb #ed11b52a
 QUICK_DIM = dict(mi_bound="infonce", local_critic="dot", critic_hidden=512, augment="crop_flip")   # the quick preset's
                                                     # choice from figures/train_learning_curve.csv (train.ipynb)
 
@@ -193,6 +193,7 @@ class DIMOptions:
     def __post_init__(self):
         if p := self.problems(): raise ValueError("; ".join(p))
 
+# %% ../nbs/06_methods.ipynb #41e2f611
 class DIM(Method):
     "Deep InfoMax (DIM Eq. 8): global and/or local MI bound, adversarial prior matching with its own optimiser."
     Options = DIMOptions

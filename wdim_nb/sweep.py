@@ -98,34 +98,44 @@ def sweep(grid: dict | str = "quick",        # a GRIDS entry or its name
           out_dir="runs",                     # where the runs go (relative: from the repository root)
           *, tables=None, methods=None, seeds=None,   # filters: run only these
           notebook=None,                      # the training notebook (default: nbs/train.ipynb)
+          jobs: int = 1,                      # runs at a time, one CPU thread each when > 1 (e.g. 2 on 2 cores)
           progress: bool = True) -> pd.DataFrame:
     "Run every unfinished run of `grid` with `nbs/train.ipynb`; returns one row per run with its status."
-    import papermill as pm
+    import os, papermill as pm
+    from concurrent.futures import ThreadPoolExecutor, as_completed
     from tqdm.auto import tqdm
+    if not isinstance(jobs, int) or jobs < 1: raise ValueError(f"jobs={jobs!r} must be a whole number >= 1")
     grid = GRIDS[grid] if isinstance(grid, str) else grid
     out_dir = Path(out_dir) if Path(out_dir).is_absolute() else repo_root() / out_dir
     nb = Path(notebook or repo_root() / "nbs" / "train.ipynb")
     todo = list(dict.fromkeys(r for *_, r in runs_of(grid, tables=tables, methods=methods, seeds=seeds)))
     out_dir.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for run in (bar := tqdm(todo, desc="sweep", disable=not progress)):
-        bar.set_postfix_str(run.name)
-        if finished(run, out_dir): rows.append(dict(run=run.name, status="done before", seconds=0.0)); continue
+    rows = [dict(run=r.name, status="done before", seconds=0.0) for r in todo if finished(r, out_dir)]
+    todo = [r for r in todo if not finished(r, out_dir)]
+    if jobs > 1: os.environ["OMP_NUM_THREADS"] = "1"   # read by each run's kernel at start: jobs threads in all
+
+    def one(run):
         t = time.time()
         try:
             pm.execute_notebook(str(nb), str(out_dir / f"{run.name}.ipynb"), kernel_name="python3", progress_bar=False,
                                 parameters=run.parameters(out_dir, grid["eval"]), cwd=str(nb.parent))
             status = "done"
         except pm.PapermillExecutionError as e: status = f"failed: {e.ename}: {e.evalue}"[:300]
-        rows.append(dict(run=run.name, status=status, seconds=round(time.time() - t, 1)))
-        if progress and status != "done": tqdm.write(f"{run.name}: {status}")
+        return dict(run=run.name, status=status, seconds=round(time.time() - t, 1))
+
+    with ThreadPoolExecutor(jobs) as pool, tqdm(total=len(rows) + len(todo), initial=len(rows), desc="sweep",
+                                                 disable=not progress) as bar:
+        for f in as_completed([pool.submit(one, r) for r in todo]):
+            rows.append(f.result()); bar.update(1); bar.set_postfix_str(rows[-1]["run"])
+            if progress and rows[-1]["status"] != "done": tqdm.write(f"{rows[-1]['run']}: {rows[-1]['status']}")
     return pd.DataFrame(rows)
 
 # %% ../nbs/13_sweep.ipynb #100065ea
 COLUMNS = {"conv": ("probe", "conv", "mlp"), "fc": ("probe", "fc", "mlp"), "y": ("probe", "y", "mlp"),
            "y linear": ("probe", "y", "linear"), "y random net": ("baselines", "random_encoder", "probe", "y", "mlp"),
            "k-means (y)": ("kmeans_acc",), "k-means (pixels)": ("baselines", "raw", "kmeans_acc"),
-           "NDM": ("ndm",), "MINE I(X;Y)": ("mine",)}
+           "NDM": ("ndm",), "MINE I(X;Y)": ("mine",),
+           "train s": ("timing", "train_seconds"), "eval s": ("timing", "eval_seconds")}   # wall-clock per run
 
 def _get(d, path):
     for k in path:
@@ -341,10 +351,11 @@ def main(argv=None):
     ap.add_argument("--out-dir", default="runs"); ap.add_argument("--folder", default="tables")
     ap.add_argument("--tables", nargs="*"); ap.add_argument("--methods", nargs="*")
     ap.add_argument("--seeds", nargs="*", type=int)
+    ap.add_argument("--jobs", type=int, default=1, help="runs at a time, one CPU thread each (2 on 2 cores)")
     ap.add_argument("--aggregate-only", action="store_true", help="only rewrite the tables from finished runs")
     a = ap.parse_args(argv)
     if not a.aggregate_only:
-        print(sweep(a.grid, a.out_dir, tables=a.tables, methods=a.methods, seeds=a.seeds).to_string(index=False))
+        print(sweep(a.grid, a.out_dir, tables=a.tables, methods=a.methods, seeds=a.seeds, jobs=a.jobs).to_string(index=False))
     for p in write_tables(a.grid, a.out_dir, a.folder): print(p)
 
 if __name__ == "__main__" and "__file__" in globals(): main()   # `python -m wdim_nb.sweep`, not a notebook
