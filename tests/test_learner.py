@@ -334,3 +334,19 @@ def test_stl10_trains_on_64x64_crops_and_evaluates_on_the_centre(tmp_path):
     ev = evaluate(run["encoder"].eval(), train, test, augment=view("stl10")["eval_augment"], n_train=None, n_test=None,
                   probes=("linear",), ndm_steps=0, mine_steps=0, mlp_epochs=1)
     assert set(ev["probe"]) == {"conv", "fc", "y"}
+
+
+def test_load_run_reads_old_checkpoints_whose_method_settings_were_config_fields(tmp_path):
+    "A checkpoint written when DIM's local critic and MIGE's projection were Config fields loads with them as options."
+    ds = get_dataset("synthetic", n=16, shape=(1, 12, 12))
+    run = fit(tiny(method="wdim_lpc", local_critic="concat", max_steps=1, out_dir=str(tmp_path), name="old"), ds, progress=False)
+    path = tmp_path / "old" / "checkpoint.pt"
+    ck = torch.load(path, weights_only=True)
+    opts = ck["config"].pop("options")
+    ck["config"] |= dict(local_critic=opts["local_critic"], sinkhorn_eps=opts["sinkhorn_eps"], options={})   # the old layout
+    torch.save(ck, path)
+    back = L.load_run(tmp_path / "old", shape=ds.shape)
+    assert back["cfg"].options["local_critic"] == "concat" and back["steps"] == 1 and not back["models"].training
+    assert all(torch.equal(a, b) for a, b in zip(back["encoder"].state_dict().values(), run["encoder"].state_dict().values()))
+    ck["config"]["colour"] = "red"; torch.save(ck, path)
+    with pytest.warns(UserWarning, match=r"\['colour'\] are no longer known"): L.load_run(tmp_path / "old", shape=ds.shape)

@@ -21,7 +21,7 @@ from .methods import METHODS, get_method, method_names, resolve_name, unwrap
 __all__ = ['PRESETS', 'NONFINITE', 'ARCHS', 'RESULT_FREE', 'RUN_FILES', 'LOCK', 'PREVIOUS', 'SKIP_WARN', 'Config', 'resolved',
            'check', 'flat_config', 'RunMismatchError', 'run_folder', 'differences', 'RunLockedError', 'RunLock',
            'CheckpointError', 'save_checkpoint', 'read_checkpoint', 'load_checkpoint', 'MetricsLog', 'NonFiniteError',
-           'forward_backward', 'fit', 'main']
+           'forward_backward', 'fit', 'load_run', 'main']
 
 # %% ../nbs/07_learner.ipynb #73869ddb
 PRESETS = {
@@ -609,6 +609,30 @@ def fit(cfg: Config,                     # the run; validated here before anythi
             try: run_dir.rmdir()                 # only when still empty
             except OSError: pass
         raise
+
+# %% ../nbs/07_learner.ipynb #4210c1c0
+_RENAMED = {"mige_proj_dim": "proj_dim"}   # settings that moved into a method's options under another name
+
+def load_run(run_dir, shape=None) -> dict:
+    "A run rebuilt from `run_dir/checkpoint.pt` on the CPU, in eval mode: cfg, method, models, encoder, steps (like `fit`)."
+    ck = read_checkpoint(Path(run_dir) / "checkpoint.pt")
+    saved, names = {_RENAMED.get(k, k): v for k, v in ck["config"].items()}, {f.name for f in fields(Config)}
+    m = METHODS[resolve_name(saved["method"])]
+    own = {f.name for f in fields(m.Options)} if m.Options else set()
+    moved = {k: v for k, v in saved.items() if k in own and k not in names}
+    method_names()                         # every method registered, so that its options are known
+    others = {f.name for M in METHODS.values() if M.Options for f in fields(M.Options)}   # other methods' options
+    lost = sorted(set(saved) - names - own - others)
+    if lost: warnings.warn(f"{run_dir}: settings {lost} are no longer known and are ignored")
+    kw = {k: v for k, v in saved.items() if k in names} | dict(device="cpu")
+    cfg = check(Config(**kw | dict(options={**kw.get("options", {}), **moved})), data=False)
+    if shape is None: shape = D.get_dataset(cfg.dataset, "test", cfg.data_dir, n=2).shape
+    method = get_method(cfg.method)
+    models = method.build(cfg, D.view_shape(shape, cfg.augment))
+    for k, mod in models.items(): mod.load_state_dict(ck["models"][k])
+    method.load_state_dict(ck["method"])
+    return dict(cfg=cfg, method=method, models=models.eval(), encoder=models["encoder"], run_dir=Path(run_dir),
+                steps=ck["pos"]["step"])
 
 # %% ../nbs/07_learner.ipynb #6313313f
 def main(argv=None) -> dict:
