@@ -50,3 +50,13 @@ def test_sweep_runs_two_at_a_time_and_skips_finished_runs(tmp_path):
     again = sweep(TINY, tmp_path, jobs=2, progress=False)
     assert list(again.status) == ["done before", "done before"]
     assert aggregate(TINY, tmp_path)["t"].loc[0, "seeds"] == 2
+
+
+def test_committed_tables_read_and_a_broken_one_is_caught():
+    from wdim_nb.sweep import check_table, load_table, side_by_side
+    df, meta = load_table("mige_table1")
+    check_table(df, meta, "mige_table1")
+    assert list(side_by_side(df).columns[:2]) == ["conv", "paper conv"]
+    bad = df.copy(); bad.iloc[0, bad.columns.get_loc("y")] = 1.5
+    with pytest.raises(AssertionError): check_table(bad, meta, "mige_table1")
+    with pytest.raises(AssertionError): check_table(df.iloc[::-1], meta, "mige_table1")   # rows out of order

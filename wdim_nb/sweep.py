@@ -14,10 +14,10 @@ import pandas as pd
 from .core import provenance, repo_root, save_table
 
 # %% auto #0
-__all__ = ['BOUNDS', 'WDIM_OWN', 'PAPER', 'GRIDS', 'COLUMNS', 'TAPS', 'ACC', 'FIELDS', 'Run', 'runs_of', 'finished', 'sweep',
-           'interval', 'aggregate', 'write_tables', 'load_table', 'describe_table', 'row_settings',
+__all__ = ['BOUNDS', 'WDIM_OWN', 'PAPER', 'GRIDS', 'COLUMNS', 'TIMES', 'TAPS', 'ACC', 'FIELDS', 'Run', 'runs_of', 'finished',
+           'sweep', 'interval', 'aggregate', 'write_tables', 'load_table', 'describe_table', 'row_settings',
            'setting_differences', 'side_by_side', 'plot_table', 'row_difference', 'claim', 'y_below_conv', 'baselines',
-           'main']
+           'check_table', 'main']
 
 # %% ../nbs/13_sweep.ipynb #eecc8e47
 BOUNDS = ("jsd", "dv", "infonce")
@@ -134,8 +134,9 @@ def sweep(grid: dict | str = "quick",        # a GRIDS entry or its name
 COLUMNS = {"conv": ("probe", "conv", "mlp"), "fc": ("probe", "fc", "mlp"), "y": ("probe", "y", "mlp"),
            "y linear": ("probe", "y", "linear"), "y random net": ("baselines", "random_encoder", "probe", "y", "mlp"),
            "k-means (y)": ("kmeans_acc",), "k-means (pixels)": ("baselines", "raw", "kmeans_acc"),
-           "NDM": ("ndm",), "MINE I(X;Y)": ("mine",),
-           "train s": ("timing", "train_seconds"), "eval s": ("timing", "eval_seconds")}   # wall-clock per run
+           "NDM": ("ndm",), "MINE I(X;Y)": ("mine",)}
+TIMES = {"train s": ("timing", "train_seconds"), "eval s": ("timing", "eval_seconds")}   # wall-clock per run (tables
+                                                                                          # written before 1a2b825 lack them)
 
 def _get(d, path):
     for k in path:
@@ -167,7 +168,7 @@ def aggregate(grid: dict | str = "quick", out_dir="runs") -> dict[str, pd.DataFr
         recs = []
         for label, evs in rows.items():
             r = dict(row=label)
-            for col, path in COLUMNS.items():
+            for col, path in (COLUMNS | TIMES).items():
                 m, h, n = interval([_get(e, path) for e in evs if e])
                 r[col], r[f"{col} ±95%"] = round(m, 4), (round(h, 4) if h is not None else None)
             r["seeds"] = sum(e is not None for e in evs)
@@ -341,6 +342,26 @@ def baselines(df, meta):
               f"{len(run) - len(up)} of {len(run)} rows serves an MLP probe worse than random features of the same architecture do: "
               "the ordering between methods is measured on representations that are still far from trained.")
 
+
+# %% ../nbs/13_sweep.ipynb #f3bdc06e
+def check_table(df, meta, table):
+    "Assert that `df` (from `load_table`) is the quick grid's `table`: rows, columns, seed counts, accuracies, paper columns."
+    g = GRIDS["quick"]
+    expected = [label for label, *_ in g["tables"][table]]
+    assert list(df.index) == expected, (list(df.index), expected)
+    assert meta["params"]["rows"] == {label: [m, s] for label, m, s in g["tables"][table]}, meta["params"]["rows"]
+    assert (meta["params"]["dataset"], meta["params"]["seeds"]) == (g["dataset"], list(g["seeds"])), meta["params"]
+    for c in COLUMNS: assert c in df and f"{c} ±95%" in df, c
+    for c in TAPS: assert f"paper {c}" in df, c
+    assert df.seeds.between(0, len(g["seeds"])).all(), df.seeds
+    done = df.seeds > 0
+    acc = df.loc[done, list(ACC)]
+    assert acc.notna().all().all() and ((acc >= 0) & (acc <= 1)).all().all(), acc
+    assert df.loc[~done, list(COLUMNS)].isna().all().all()               # a row that has not run has no numbers
+    half = df.loc[df.seeds >= 2, [f"{c} ±95%" for c in ACC]]
+    assert half.notna().all().all() and (half >= 0).all().all(), half
+    for r, vals in PAPER[table]["rows"].items():
+        for c, v in zip(TAPS, vals): assert abs(df.at[r, f"paper {c}"] - v / 100) <= 1e-4, (r, c)
 
 # %% ../nbs/13_sweep.ipynb #9c9a3125
 def main(argv=None):
