@@ -135,8 +135,8 @@ COLUMNS = {"conv": ("probe", "conv", "mlp"), "fc": ("probe", "fc", "mlp"), "y": 
            "y linear": ("probe", "y", "linear"), "y random net": ("baselines", "random_encoder", "probe", "y", "mlp"),
            "k-means (y)": ("kmeans_acc",), "k-means (pixels)": ("baselines", "raw", "kmeans_acc"),
            "NDM": ("ndm",), "MINE I(X;Y)": ("mine",)}
-TIMES = {"train s": ("timing", "train_seconds"), "eval s": ("timing", "eval_seconds")}   # wall-clock per run (tables
-                                                                                          # written before 1a2b825 lack them)
+TIMES = {"train s": ("timing", "train_seconds"), "eval s": ("timing", "eval_seconds")}   # wall-clock per run; optional:
+                                                                                          # older tables lack them
 
 def _get(d, path):
     for k in path:
