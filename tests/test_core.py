@@ -28,3 +28,18 @@ def test_the_package_imports_without_the_notebook_tooling():
             "from wdim_nb.methods import method_names; print(len(method_names()))")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr[-2000:]
+
+
+def test_provenance_dirty_means_changed_code_not_a_new_result(tmp_path, monkeypatch):
+    import shutil, pytest
+    from wdim_nb import core
+    if not shutil.which("git"): pytest.skip("git is not installed")
+    monkeypatch.setattr(core, "repo_root", lambda: tmp_path)
+    for cmd in (["init", "-q"], ["config", "user.email", "a@b"], ["config", "user.name", "a"]): core._git(*cmd)
+    (tmp_path / "tables").mkdir(); (tmp_path / "tables" / "t.csv").write_text("1"); (tmp_path / "m.py").write_text("x")
+    core._git("add", "."); core._git("commit", "-qm", "c")
+    assert core.provenance()["dirty"] is False
+    (tmp_path / "tables" / "t.csv").write_text("2")
+    assert core.provenance()["dirty"] is False          # writing a result is not a change to what produced it
+    (tmp_path / "m.py").write_text("y")
+    assert core.provenance()["dirty"] is True

@@ -11,8 +11,8 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['repo_root', 'get_device', 'fast_bf16', 'autocast', 'seed_everything', 'type_problems', 'provenance', 'figures_dir',
-           'save_figure', 'save_table']
+__all__ = ['RESULTS', 'repo_root', 'get_device', 'fast_bf16', 'autocast', 'seed_everything', 'type_problems', 'provenance',
+           'figures_dir', 'save_figure', 'save_table']
 
 # %% ../nbs/00_core.ipynb #0bfdbe61
 def _package_repo() -> Path | None:
@@ -79,13 +79,15 @@ def _git(*args) -> str:
     try: return subprocess.run(["git", *args], cwd=repo_root(), capture_output=True, text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError): return ""
 
+RESULTS = ("figures", "tables")   # folders of results: writing one is not a change to what produced it
+
 def provenance(params: dict | None = None) -> dict:
-    "What produced a result: `params`, git commit (and whether the tree was dirty), hardware, library versions, time."
+    "What produced a result: `params`, git commit (and whether code or settings differed from it), hardware, library versions, time."
     cpu = platform.processor() or platform.machine()
     try: cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
     except (OSError, StopIteration): pass
     return dict(params=params or {}, commit=_git("rev-parse", "--short", "HEAD") or None,
-                dirty=bool(_git("status", "--porcelain", "--untracked-files=no")),
+                dirty=bool(_git("status", "--porcelain", "--untracked-files=no", "--", ".", *[f":!{d}" for d in RESULTS])),
                 hardware=dict(cpu=cpu, cores=os.cpu_count(),
                               gpu=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None),
                 versions=dict(python=platform.python_version(), torch=torch.__version__, numpy=np.__version__),
