@@ -95,7 +95,7 @@ def main(argv=None):
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for method, g in df[df.step > 0].groupby("method", sort=False): ax.plot(g.images / len(train), g.y_mlp, "o-", label=method)
     for (k, v), ls in zip(base.items(), ("--", ":")): ax.axhline(v, color="k", ls=ls, lw=1, label=f"{k.replace('_', ' ')} ({v:.3f})")
-    ax.set(xlabel="epochs of Fashion-MNIST seen (batch 64)", ylabel="test accuracy, y-tap MLP probe",
+    ax.set(xlabel="epochs of Fashion-MNIST seen", ylabel="test accuracy, y-tap MLP probe",
            title=f"Fashion-MNIST, quick preset; probe on {a.n_train:,} labels, all test images")
     ax.legend(fontsize=8); fig.tight_layout()
     save_figure(fig, a.name, params)
