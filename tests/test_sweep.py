@@ -35,7 +35,11 @@ def test_sweep_survives_a_kill_and_restart(tmp_path):
     assert tab.loc[0, "seeds"] == 2 and 0 <= tab.loc[0, "y"] <= 1 and tab.loc[0, "y ±95%"] >= 0   # two seeds: an interval
     paths = write_tables(TINY, tmp_path, tmp_path / "tables")
     md = paths[0].with_suffix(".md").read_text()
-    assert "| row |" in md and "DIM(L)" in md and json.loads(paths[0].with_suffix(".json").read_text())["params"]["seeds"] == [0, 1]
+    params = json.loads(paths[0].with_suffix(".json").read_text())["params"]
+    assert "| row |" in md and "DIM(L)" in md and params["seeds"] == [0, 1]
+    ran = json.loads((tmp_path / first.name / "config.json").read_text())
+    assert params["as_run"]["DIM(L)"]["batch_size"] == ran["batch_size"] == 16             # read from the run's own file
+    assert params["as_run"]["DIM(L)"]["local_critic"] == ran["options"]["local_critic"]
 
 
 def test_unknown_table_fails_before_work():
@@ -60,3 +64,22 @@ def test_committed_tables_read_and_a_broken_one_is_caught():
     bad = df.copy(); bad.iloc[0, bad.columns.get_loc("y")] = 1.5
     with pytest.raises(AssertionError): check_table(bad, meta, "mige_table1")
     with pytest.raises(AssertionError): check_table(df.iloc[::-1], meta, "mige_table1")   # rows out of order
+
+
+def test_table_settings_are_the_runs_own_not_todays_code(tmp_path):
+    "A table shows the settings its runs recorded; a later change of the preset must not rewrite what it says they ran with."
+    from dataclasses import asdict
+    from wdim_nb.learner import flat_config, resolved
+    from wdim_nb.sweep import _as_run, row_settings
+    for lr, (_, _, run) in zip((1e-3, 5e-4), runs_of(TINY)):             # two finished seeds that trained differently
+        (tmp_path / run.name).mkdir()
+        cfg = asdict(resolved(flat_config(method=run.method, dataset=run.dataset, seed=run.seed, lr=lr, **dict(run.settings))))
+        (tmp_path / run.name / "config.json").write_text(json.dumps(cfg | {"batch_size": 999}, default=str))
+        (tmp_path / run.name / "eval.json").write_text("{}")
+    ran = _as_run(TINY, "t", tmp_path)["DIM(L)"]
+    assert ran["batch_size"] == 999 and ran["lr"] == [1e-3, 5e-4] and ran["local_critic"] == "dot"
+    meta = dict(params=dict(TINY, rows={"DIM(L)": ["dim_l", {"critic_hidden": 16}], "never ran": ["dim_g", {}]},
+                            as_run={"DIM(L)": ran}))
+    s = row_settings(meta)
+    assert s.loc["DIM(L)", "batch_size"] == 999 and s.loc["never ran", "batch_size"] == 16   # unrun rows: resolved today
+    assert row_settings(meta, "paper").loc["DIM(L)", "batch_size"] == 64                      # another grid: resolved

@@ -25,7 +25,7 @@ __all__ = ['PRESETS', 'NONFINITE', 'ARCHS', 'RESULT_FREE', 'RUN_FILES', 'LOCK', 
 
 # %% ../nbs/07_learner.ipynb #73869ddb
 PRESETS = {
-    "quick": dict(epochs=3, batch_size=64, lr=1e-3, arch="dim", subsample=None),   # 2 CPU cores, minutes (train.ipynb)
+    "quick": dict(epochs=3, batch_size=128, lr=1e-3, arch="dim", subsample=None),  # 2 CPU cores, minutes (train.ipynb)
     "paper": dict(epochs=None, batch_size=None, lr=None, arch=None, subsample=None), # from the method's `paper` dict
 }
 NONFINITE = ("stop", "skip")

@@ -185,6 +185,16 @@ def _markdown(df: pd.DataFrame) -> str:
     lines = ["| " + " | ".join(map(str, df.columns)) + " |", "|" + "---|" * len(df.columns)]
     return "\n".join(lines + ["| " + " | ".join(cell(v) for v in r) + " |" for r in df.itertuples(index=False)])
 
+def _as_run(grid: dict, table: str, out_dir) -> dict:
+    "Row -> the settings its finished runs trained with, read from their own config.json (a list where seeds differ)."
+    out_dir = Path(out_dir) if Path(out_dir).is_absolute() else repo_root() / out_dir
+    seen = {}
+    for _, label, run in runs_of(grid, tables=[table]):
+        f = out_dir / run.name / "config.json"
+        if finished(run, out_dir) and f.is_file(): seen.setdefault(label, []).append(_settings(json.loads(f.read_text())))
+    return {label: {k: vs[0][k] if all(v[k] == vs[0][k] for v in vs) else [v[k] for v in vs] for k in vs[0]}
+            for label, vs in seen.items()}
+
 def write_tables(grid: dict | str = "quick", out_dir="runs", folder="tables") -> list[Path]:
     "Aggregate and write each table as CSV (+ JSON provenance: commit, preset, hardware) and Markdown under `folder`."
     name = grid if isinstance(grid, str) else grid.get("preset", "custom")
@@ -194,7 +204,8 @@ def write_tables(grid: dict | str = "quick", out_dir="runs", folder="tables") ->
     paths = []
     for t, df in aggregate(grid, out_dir).items():
         params = dict(grid=name, preset=grid["preset"], dataset=grid["dataset"], seeds=list(grid["seeds"]),
-                      shared=grid["shared"], eval=grid["eval"], rows={r[0]: [r[1], r[2]] for r in grid["tables"][t]})
+                      shared=grid["shared"], eval=grid["eval"], rows={r[0]: [r[1], r[2]] for r in grid["tables"][t]},
+                      as_run=_as_run(grid, t, out_dir))
         csv = save_table(df, f"{t}_{name}", params, folder=folder)
         p = provenance(params)
         head = (f"# {t} ({name} grid: {grid['dataset']}, preset {grid['preset']})\n\n"
@@ -234,16 +245,22 @@ def describe_table(meta):
 
 
 # %% ../nbs/13_sweep.ipynb #cdf3fa63
-def _resolve_row(method, settings, dataset, preset, shared):
-    from wdim_nb.learner import flat_config, resolved
-    c = asdict(resolved(flat_config(method=method, dataset=dataset, preset=preset, **{**shared, **settings})))
+def _settings(c: dict) -> dict:
+    "The settings a table shows, from a resolved configuration (`asdict(Config)`, as in a run's config.json)."
     return {k: c[k] for k in FIELDS} | {k: c["options"][k] for k in ("local_critic", "prior") if k in c["options"]}
 
+def _resolve_row(method, settings, dataset, preset, shared):
+    from wdim_nb.learner import flat_config, resolved
+    return _settings(asdict(resolved(flat_config(method=method, dataset=dataset, preset=preset, **{**shared, **settings}))))
+
 def row_settings(meta, grid=None):
-    "Row -> the training settings the learner resolves for the table's rows: as run (quick grid), or under another grid."
+    """Row -> its training settings: as run (`grid=None`: what the table's runs recorded in their config.json, kept in the
+    table's JSON; rows that never ran are resolved by today's code), or as the learner resolves them under another grid."""
     p = meta["params"]
     g = p if grid is None else dict(GRIDS[grid], grid=grid)
-    return pd.DataFrame({label: _resolve_row(m, s, g["dataset"], g["preset"], g["shared"]) for label, (m, s) in p["rows"].items()}).T
+    ran = p.get("as_run", {}) if grid is None else {}
+    return pd.DataFrame({label: ran.get(label) or _resolve_row(m, s, g["dataset"], g["preset"], g["shared"])
+                         for label, (m, s) in p["rows"].items()}).T
 
 def setting_differences(meta):
     "Per row, every setting where our quick run and the `paper` grid (the paper's dataset and schedule) differ: 'ours -> paper'."
