@@ -82,9 +82,10 @@ def main(argv=None):
     for method in a.methods:
         r, cfg = curve(method, a.steps, a.evals, a.n_train, overrides, train, test)
         rows += r; cfgs[method] = {k: v for k, v in vars(cfg).items() if k not in ("out_dir", "data_dir", "name")}
-    seed_everything(0)   # the untrained network (same seed as every run) and raw pixels, under the same probe
-    first = parse(a.methods[0])[0]
-    enc = get_method(first).build(check(flat_config(method=first, device="cpu", **overrides)), train.shape)["encoder"]
+    first, own = parse(a.methods[0])   # the untrained network of the first run (its seed) and raw pixels, same probe
+    cfg0 = check(flat_config(method=first, device="cpu", **(overrides | own)))
+    seed_everything(cfg0.seed)
+    enc = get_method(first).build(cfg0, train.shape)["encoder"]
     base = dict(raw_pixels=probe(lambda ds: D.to_float(ds.images).flatten(1), train, test, a.n_train),
                 random_network=probe(lambda ds: extract_features(enc, ds, taps=("y",))["y"], train, test, a.n_train))
     rows += [dict(method=k, seconds=0.0, step=0, images=0, y_mlp=v) for k, v in base.items()]
