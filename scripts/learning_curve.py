@@ -78,14 +78,13 @@ def main(argv=None):
     if a.threads: torch.set_num_threads(a.threads)
     overrides = {k: literal(v) for k, _, v in (kv.partition("=") for kv in a.set)}
     train, test = D.get_dataset("fashion_mnist", "train"), D.get_dataset("fashion_mnist", "test")
-    rows, cfgs = [], {}
+    rows, cfgs, first = [], {}, None
     for method in a.methods:
         r, cfg = curve(method, a.steps, a.evals, a.n_train, overrides, train, test)
         rows += r; cfgs[method] = {k: v for k, v in vars(cfg).items() if k not in ("out_dir", "data_dir", "name")}
-    first, own = parse(a.methods[0])   # the untrained network of the first run (its seed) and raw pixels, same probe
-    cfg0 = check(flat_config(method=first, device="cpu", **(overrides | own)))
-    seed_everything(cfg0.seed)
-    enc = get_method(first).build(cfg0, train.shape)["encoder"]
+        first = first or cfg
+    seed_everything(first.seed)   # the first run's network at initialisation (its seed) and raw pixels, same probe
+    enc = get_method(first.method).build(first, train.shape)["encoder"]
     base = dict(raw_pixels=probe(lambda ds: D.to_float(ds.images).flatten(1), train, test, a.n_train),
                 random_network=probe(lambda ds: extract_features(enc, ds, taps=("y",))["y"], train, test, a.n_train))
     rows += [dict(method=k, seconds=0.0, step=0, images=0, y_mlp=v) for k, v in base.items()]

@@ -91,6 +91,10 @@ def runs_of(grid: dict, *, tables=None, methods=None, seeds=None) -> list[tuple[
     return out
 
 # %% ../nbs/13_sweep.ipynb #3f72b903
+def _at_root(p) -> Path:
+    "`p` as a path; a relative one is taken from the repository root."
+    return Path(p) if Path(p).is_absolute() else repo_root() / p
+
 def finished(run: Run, out_dir) -> bool:
     "A run is finished when its folder holds the evaluation written after training."
     return (Path(out_dir) / run.name / "eval.json").is_file()
@@ -107,7 +111,7 @@ def sweep(grid: dict | str = "quick",        # a GRIDS entry or its name
     from tqdm.auto import tqdm
     if not isinstance(jobs, int) or jobs < 1: raise ValueError(f"jobs={jobs!r} must be a whole number >= 1")
     grid = GRIDS[grid] if isinstance(grid, str) else grid
-    out_dir = Path(out_dir) if Path(out_dir).is_absolute() else repo_root() / out_dir
+    out_dir = _at_root(out_dir)
     nb = Path(notebook or repo_root() / "nbs" / "train.ipynb")
     todo = list(dict.fromkeys(r for *_, r in runs_of(grid, tables=tables, methods=methods, seeds=seeds)))
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -158,7 +162,7 @@ def interval(values) -> tuple[float, float | None, int]:
 def aggregate(grid: dict | str = "quick", out_dir="runs") -> dict[str, pd.DataFrame]:
     "table -> DataFrame (row, column mean and +- 95 %, seeds) from the finished runs' eval.json files."
     grid = GRIDS[grid] if isinstance(grid, str) else grid
-    out_dir = Path(out_dir) if Path(out_dir).is_absolute() else repo_root() / out_dir
+    out_dir = _at_root(out_dir)
     cells = {}
     for t, label, run in runs_of(grid):
         f = out_dir / run.name / "eval.json"
@@ -188,7 +192,7 @@ def _markdown(df: pd.DataFrame) -> str:
 
 def _as_run(grid: dict, table: str, out_dir) -> dict:
     "Row -> the settings its finished runs trained with, read from their own config.json (a list where seeds differ)."
-    out_dir = Path(out_dir) if Path(out_dir).is_absolute() else repo_root() / out_dir
+    out_dir = _at_root(out_dir)
     seen = {}
     for _, label, run in runs_of(grid, tables=[table]):
         f = out_dir / run.name / "config.json"
@@ -200,7 +204,7 @@ def write_tables(grid: dict | str = "quick", out_dir="runs", folder="tables") ->
     "Aggregate and write each table as CSV (+ JSON provenance: commit, preset, hardware) and Markdown under `folder`."
     name = grid if isinstance(grid, str) else grid.get("preset", "custom")
     grid = GRIDS[grid] if isinstance(grid, str) else grid
-    folder = Path(folder) if Path(folder).is_absolute() else repo_root() / folder
+    folder = _at_root(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for t, df in aggregate(grid, out_dir).items():
