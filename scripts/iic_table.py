@@ -35,12 +35,13 @@ from wdim_nb.learner import Config, fit
 
 MODELS = {   # name -> options of the iic method
     "augment": dict(perturbation="augment"),
+    "augment, no jitter": dict(perturbation="augment", jitter=0.0),      # the photometric jitter's share
     "deform, smoothed (sigma 3 px)": dict(perturbation="deform", smooth=3.0),
     "deform, unsmoothed": dict(perturbation="deform", smooth=0.0),
     "wasserstein": dict(perturbation="wasserstein"),
     "augment, at wasserstein's steps": dict(perturbation="augment"),   # the baseline at the slow model's budget
 }
-SLUG = {"augment": "augment", "deform, smoothed (sigma 3 px)": "deform_smooth", "deform, unsmoothed": "deform_raw",
+SLUG = {"augment": "augment", "augment, no jitter": "augment_nojitter", "deform, smoothed (sigma 3 px)": "deform_smooth", "deform, unsmoothed": "deform_raw",
         "wasserstein": "wasserstein", "augment, at wasserstein's steps": "augment_short"}
 SHORT = ("wasserstein", "augment, at wasserstein's steps")   # models trained for --wasserstein-steps
 
@@ -75,8 +76,9 @@ def perturbation_figure(test, seed):
     x = to_float(test.images[:8])
     views = {"original": x}
     for name, o in MODELS.items():
-        if name in SHORT[1:]: continue
+        if name in SHORT[1:] or name.endswith("no jitter"): continue
         views[name] = CL.perturb(x, o["perturbation"], **CL.perturbation_params(CL.IICOptions(**o).__dict__))
+    views["jitter (applied to both views)"] = CL.jitter(x, CL.IICOptions().jitter)
     fig, ax = plt.subplots(len(views), 8, figsize=(8, 1.15 * len(views)))
     for r, (k, v) in enumerate(views.items()):
         for c in range(8):

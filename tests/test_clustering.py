@@ -102,6 +102,16 @@ def test_augment_keeps_shape_and_range():
     assert y.shape == x.shape and y.min() >= -1 - 1e-5 and y.max() <= 1 + 1e-5
 
 
+def test_jitter_changes_intensity_within_range_and_zero_is_off():
+    x = to_float(get_dataset("synthetic", n=8, shape=SHAPE).images)
+    assert CL.jitter(x, 0.0) is x
+    torch.manual_seed(0)
+    y = CL.jitter(x, 0.5)
+    assert y.shape == x.shape and y.min() >= -1 - 1e-6 and y.max() <= 1 + 1e-6
+    ratio = (y + 1).mean((1, 2, 3)) / (x + 1).mean((1, 2, 3))   # a geometric perturbation keeps this near 1
+    assert (ratio - 1).abs().max() > 0.05 and ratio.std() > 0.01   # drawn per image, not one factor for the batch
+
+
 def test_w2_of_a_shifted_square():
     x = -torch.ones(2, 1, 16, 16)
     x[0, :, 4:8, 4:8] = 1; x[1, :, 4:8, 7:11] = 1                             # the same square, 3 pixels apart
@@ -139,6 +149,7 @@ def test_registered_without_labels():
     (dict(radius=0.0), "radius=0.0 must be > 0"),
     (dict(adef_max_steps=0), "adef_max_steps=0 must be >= 1"),
     (dict(flip=2.0), "probability"),
+    (dict(jitter=1.0), "jitter=1.0 must be in"),
     (dict(heads="5"), "expected int"),
     (dict(colour=True), "unknown key"),
 ])
@@ -148,7 +159,7 @@ def test_bad_options_fail_in_check(options, match):
 
 @pytest.mark.parametrize("options", [dict(perturbation="augment"), dict(perturbation="deform", smooth=0.0),
                                      dict(perturbation="deform"), dict(perturbation="wasserstein", adef_max_steps=2),
-                                     dict(schedule="sum", overcluster=0), dict(encoder="dim", heads=1)])
+                                     dict(schedule="sum", overcluster=0), dict(encoder="dim", heads=1), dict(jitter=0.0)])
 def test_fit_a_few_steps(tmp_path, options):
     shape = (1, 28, 28) if options.get("encoder") == "dim" else SHAPE   # DIM's encoder has a 28x28 variant
     data = get_dataset("synthetic", n=32, shape=shape)

@@ -16,7 +16,7 @@ from . import models as M
 from .methods import Method, register, fp32, unwrap
 
 # %% auto #0
-__all__ = ['PERTURBATIONS', 'SCHEDULES', 'ENCODERS', 'joint_matrix', 'discrete_mi', 'iic_loss', 'augment', 'deform',
+__all__ = ['PERTURBATIONS', 'SCHEDULES', 'ENCODERS', 'joint_matrix', 'discrete_mi', 'iic_loss', 'augment', 'jitter', 'deform',
            'gaussian_smooth', 'random_field', 'random_deformation', 'image_mass', 'grid_points', 'w2_images',
            'random_classifier', 'adef_step', 'wasserstein_perturbation', 'perturb', 'VGGTrunk', 'DIMTrunk', 'IICNet',
            'IICOptions', 'perturbation_params', 'IIC', 'cluster_scores', 'kmeans_pixels', 'clustering_report']
@@ -59,6 +59,15 @@ def augment(x: torch.Tensor,              # [B, C, H, W] float images in [-1, 1]
     t = v2.Compose([v2.RandomResizedCrop((H, W), scale=(crop_scale, 1.0), antialias=True), v2.RandomHorizontalFlip(flip),
                     v2.RandomAffine(degrees, translate=(translate, translate), scale=scale, fill=fill)])
     return torch.stack([t(img) for img in x])
+
+# %% ../nbs/10_clustering.ipynb #ccaf4092
+def jitter(x: torch.Tensor,             # [B, C, H, W] float images in [-1, 1]
+           strength: float = 0.4):      # brightness and contrast factors drawn from [1 - s, 1 + s]; 0: unchanged
+    "Brightness and contrast jitter drawn per image with torchvision.transforms.v2.ColorJitter; the output stays in [-1, 1]."
+    if strength <= 0: return x
+    from torchvision.transforms import v2
+    j = v2.ColorJitter(brightness=strength, contrast=strength)
+    return torch.stack([j(img) for img in (x + 1) / 2]) * 2 - 1
 
 # %% ../nbs/10_clustering.ipynb #509ec2ef
 def deform(x: torch.Tensor,      # [B, C, H, W] images
@@ -277,6 +286,7 @@ class IICOptions:
     translate: float = 0.1         # augment: shift, fraction of the side
     crop_scale: float = 0.7        # augment: smallest kept area of the resized crop
     flip: float = 0.5              # augment: horizontal flip probability
+    jitter: float = 0.4            # brightness / contrast jitter of both views, every model (0: none)
     amplitude: float = 1.0         # deform: RMS displacement, pixels
     smooth: float = 3.0            # deform: Gaussian smoothing width, pixels (0: unsmoothed)
     radius: float = 2.0            # wasserstein: W2 ball radius, pixels
@@ -302,6 +312,7 @@ class IICOptions:
         need(0 <= self.translate < 1, f"translate={self.translate} must be in [0, 1)")
         need(0 < self.crop_scale <= 1, f"crop_scale={self.crop_scale} must be in (0, 1]")
         need(0 <= self.flip <= 1, f"flip={self.flip} must be a probability in [0, 1]")
+        need(0 <= self.jitter < 1, f"jitter={self.jitter} must be in [0, 1)")
         for k in ("amplitude", "smooth", "adef_smooth"): need(getattr(self, k) >= 0, f"{k}={getattr(self, k)} must be >= 0")
         for k in ("radius", "eta", "adef_step", "w2_eps"): need(getattr(self, k) > 0, f"{k}={getattr(self, k)} must be > 0")
         need(self.adef_max_steps >= 1, f"adef_max_steps={self.adef_max_steps} must be >= 1")
@@ -350,8 +361,9 @@ class IIC(Method):
         o, B = cfg.options, len(x)
         clf = self.classifier(cfg, tuple(x.shape[1:]), x.device) if o["perturbation"] == "wasserstein" else None
         xp, diag = perturb(x, o["perturbation"], classifier=clf, log=True, **perturbation_params(o))
+        x, xp = jitter(x, o["jitter"]), jitter(xp.to(x.dtype), o["jitter"])   # both views, independently
         enc = models["encoder"]
-        out = enc(torch.cat([x, xp.to(x.dtype)]))
+        out = enc(torch.cat([x, xp]))
         with fp32(x):
             def per_head(logits):   # [2B, heads, C] -> [heads] of -I(z; z')
                 p = logits.float().softmax(-1)
