@@ -89,22 +89,32 @@ def perturbation_figure(test, seed):
 
 
 @torch.no_grad()
-def confusion_figure(run, rep, test, model):
-    enc = run["encoder"].eval()
-    o = run["cfg"].options
-    counts = np.array(rep["confusion"])                        # [cluster, class]
-    from scipy.optimize import linear_sum_assignment
-    rows, cols = linear_sum_assignment(counts, maximize=True)  # cluster rows[i] -> class cols[i]
-    order = rows[np.argsort(cols)]                             # clusters in the order of their matched class
+def joint_on_test(run, test):
+    "P(z, z') of the run's selected head over test pairs (x, g(x)), both views jittered as in training (the slow model: 1000 images)."
+    enc, o = run["encoder"].eval(), run["cfg"].options
+    n = 1000 if o["perturbation"] == "wasserstein" else len(test)
+    clf = run["method"].classifier(run["cfg"], tuple(test.images.shape[1:]), "cpu") if o["perturbation"] == "wasserstein" else None
     torch.manual_seed(0)
-    Ps, n = [], 1000 if o["perturbation"] == "wasserstein" else len(test)   # the slow model: the first 1000 images
-    for i in range(0, n, 1000):                                # P over test pairs (x, g(x)) with the run's perturbation
+    P = 0
+    for i in range(0, n, 1000):
         x = to_float(test.images[i:i + 1000])
-        xp = CL.perturb(x, o["perturbation"], classifier=run["method"].classifier(run["cfg"], (1, 28, 28), x.device)
-                        if o["perturbation"] == "wasserstein" else None, **CL.perturbation_params(o))
-        z, zp = enc(x)["y"], enc(xp)["y"]
-        Ps.append(CL.joint_matrix(z.double(), zp.double()) * len(x))
-    P = (sum(Ps) / n).numpy()
+        xp = CL.perturb(x, o["perturbation"], classifier=clf, **CL.perturbation_params(o))
+        z, zp = enc(CL.jitter(x, o["jitter"]))["y"], enc(CL.jitter(xp, o["jitter"]))["y"]
+        P = P + CL.joint_matrix(z.double(), zp.double()) * len(x)
+    return (P / n).numpy(), n
+
+
+def matched_order(counts):
+    "Clusters in the order of the class the Hungarian matching gives them (counts: [cluster, class])."
+    from scipy.optimize import linear_sum_assignment
+    rows, cols = linear_sum_assignment(counts, maximize=True)
+    return rows[np.argsort(cols)]
+
+
+def confusion_figure(run, rep, test, model):
+    counts = np.array(rep["confusion"])                        # [cluster, class]
+    order = matched_order(counts)
+    P, n = joint_on_test(run, test)
     P = P[np.ix_(order, order)]
     fig, ax = plt.subplots(1, 2, figsize=(11, 4.4))
     im = ax[0].imshow(counts[order], cmap="Blues")

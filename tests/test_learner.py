@@ -1,5 +1,5 @@
 "Learner: config validation, exact resume, non-finite detection, DDP with gloo."
-import csv, json, os, re, socket
+import csv, json, os, re, socket, time
 from dataclasses import replace
 
 import pytest
@@ -49,7 +49,14 @@ class Boom(METHODS["dim_l"]):
         return terms, diag
 
 
-register(Crash); register(Boom)
+class Slow(METHODS["dim_l"]):
+    name = "test_slow"
+    def loss(self, models, x, cfg):
+        time.sleep(0.05)
+        return super().loss(models, x, cfg)
+
+
+register(Crash); register(Boom); register(Slow)
 
 
 def test_resume_is_exact(tmp_path, ds):
@@ -65,6 +72,15 @@ def test_resume_is_exact(tmp_path, ds):
     assert [x["step"] for x in b] == ["1", "2", "3", "4", "5"]
     assert a == b                                                   # every logged number identical, crossing an epoch
     assert r["steps"] == 5 and (tmp_path / "b" / "checkpoint.pt").exists()
+
+
+def test_training_time_counts_on_across_a_resume(tmp_path, ds):
+    fit(tiny(method="test_slow", max_steps=2, log_every=1, out_dir=str(tmp_path), name="t"), ds, progress=False)
+    assert L.read_checkpoint(tmp_path / "t" / "checkpoint.pt")["pos"]["seconds"] >= 0.1
+    r = fit(tiny(method="test_slow", max_steps=4, log_every=1, out_dir=str(tmp_path), name="t"), ds, progress=False)
+    with open(tmp_path / "t" / "metrics.csv") as f: t = [float(x["time"]) for x in csv.DictReader(f)]
+    assert len(t) == 4 and all(b - a >= 0.04 for a, b in zip(t, t[1:]))   # step 3 continues step 2's clock
+    assert r["seconds"] >= t[-1] >= 0.2
 
 
 def test_nan_is_caught_and_named(tmp_path, ds):

@@ -548,7 +548,8 @@ def _train(cfg, ds, total, ck, run_dir, device, rank, world, progress) -> dict:
     from tqdm.auto import tqdm
     bar = tqdm(total=total, initial=pos["step"], disable=not progress or rank != 0, desc=cfg.name, leave=False,
                mininterval=0.1 if sys.stderr.isatty() else 5)   # under papermill --log-output: a line every 5 s
-    t0 = last_save = time.time()
+    last_save = time.time()
+    t0 = last_save - pos.get("seconds", 0.0)   # training seconds count on across a resume (the checkpoint keeps them)
     step0 = step = saved_at = pos["step"]
     skipped = []
     models.train()
@@ -571,7 +572,7 @@ def _train(cfg, ds, total, ck, run_dir, device, rank, world, progress) -> dict:
                 log.write(_row(pos, time.time() - t0, bad is not None, terms, vals, loss, gnorm, diag))
             due = step % cfg.ckpt_every == 0 or (cfg.ckpt_minutes is not None and time.time() - last_save >= 60 * cfg.ckpt_minutes)
             if rank == 0 and due and step < total:
-                save_checkpoint(ckpt, models, opts, method, pos, cfg); _drop_previous(run_dir)
+                save_checkpoint(ckpt, models, opts, method, pos | dict(seconds=time.time() - t0), cfg); _drop_previous(run_dir)
                 last_save, saved_at = time.time(), step
             if world > 1 and step % cfg.ckpt_every == 0: dist.barrier()
         if step >= total: break
@@ -579,7 +580,7 @@ def _train(cfg, ds, total, ck, run_dir, device, rank, world, progress) -> dict:
     bar.close()
     _skip_report(cfg.name, skipped, step - step0)
     if rank == 0 and (saved_at != step or not ckpt.exists()):
-        save_checkpoint(ckpt, models, opts, method, pos, cfg); _drop_previous(run_dir)
+        save_checkpoint(ckpt, models, opts, method, pos | dict(seconds=time.time() - t0), cfg); _drop_previous(run_dir)
     return dict(cfg=cfg, method=method, models=models, encoder=unwrap(models["encoder"]), run_dir=run_dir,
                 metrics=log.rows, steps=step, skipped=len(skipped), rank=rank, world=world, seconds=time.time() - t0)
 
