@@ -169,7 +169,8 @@ def main(argv=None):
     test = get_dataset("fashion_mnist", "test")
     rows, first = [], {}
     if a.merge:
-        parts = [(Path(d), json.loads((Path(d) / "iic_runs.json").read_text())["params"]) for d in a.merge]
+        meta = {d: json.loads((Path(d) / "iic_runs.json").read_text()) for d in a.merge}   # each part's params and provenance
+        parts = [(Path(d), m["params"] | dict(commit=m["commit"], dirty=m["dirty"])) for d, m in meta.items()]
         df = pd.concat([pd.read_csv(d / "iic_runs.csv") for d, _ in parts], ignore_index=True)
         params = dict(merged_from={str(d): q for d, q in parts}, threads=1, device="cpu",
                       **{k: parts[0][1][k] for k in ("steps", "batch_size", "lr", "seeds", "dataset", "train_images", "test_images")},
