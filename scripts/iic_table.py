@@ -10,11 +10,10 @@ lowest training loss, beside k-means on raw pixels. Writes (all with provenance 
 Runs live in runs/iic_table/<model>_s<seed>/; rerunning continues or reuses them (same settings) instead of retraining.
 
     python scripts/iic_table.py                                   # every model, seeds 0 1 2
-    # the committed table: invocations run side by side (one thread each), then joined
-    python scripts/iic_table.py --models augment deform_smooth deform_raw --steps 160 --out /tmp/iic/figA
-    python scripts/iic_table.py --models wasserstein augment_short --seeds 0 --wasserstein-steps 80 --out /tmp/iic/figB
-    python scripts/iic_table.py --models wasserstein augment_short --seeds 1 --wasserstein-steps 80 --out /tmp/iic/figC
-    python scripts/iic_table.py --merge /tmp/iic/figA /tmp/iic/figB /tmp/iic/figC
+    # the committed table: two invocations side by side (one thread each), then joined
+    python scripts/iic_table.py --models augment augment_nojitter deform_smooth --out /tmp/iic/A
+    python scripts/iic_table.py --models deform_raw wasserstein augment_short --wasserstein-steps 80 --wasserstein-seeds 0 1 --out /tmp/iic/B
+    python scripts/iic_table.py --merge /tmp/iic/A /tmp/iic/B
     python scripts/iic_table.py --models augment --seeds 0 --steps 20   # a smoke run
 """
 import argparse, json, math
@@ -152,7 +151,7 @@ def main(argv=None):
     p.add_argument("--models", nargs="+", default=list(SLUG.values()), help=f"of {list(SLUG.values())}")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--wasserstein-seeds", nargs="+", type=int, default=None, help="seeds for the (slow) wasserstein model")
-    p.add_argument("--steps", type=int, default=500)
+    p.add_argument("--steps", type=int, default=800)
     p.add_argument("--wasserstein-steps", type=int, default=None, help="steps of the wasserstein model (default: --steps)")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--lr", type=float, default=1e-3)
