@@ -7,7 +7,8 @@ both views and once without, same seed. Writes (provenance .json beside each):
   figures/iic_training.csv   one row per (model, step)
   figures/iic_training.png   P at four steps of the jittered run; accuracy against steps for both runs
 
-    python scripts/iic_curve.py                      # 1,500 steps, a checkpoint every 250, 2 threads
+    python scripts/iic_curve.py                      # 1,600 steps, a stop every 200, 2 threads
+    python scripts/iic_curve.py --threads 1          # the committed figure (run beside other jobs)
     python scripts/iic_curve.py --steps 40 --every 20 --runs /tmp/c --out /tmp/c   # a smoke run
 """
 import argparse
@@ -30,8 +31,8 @@ MODELS = {"augment": dict(perturbation="augment"), "augment, no jitter": dict(pe
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--steps", type=int, default=1500)
-    p.add_argument("--every", type=int, default=250)
+    p.add_argument("--steps", type=int, default=1600)
+    p.add_argument("--every", type=int, default=200)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--lr", type=float, default=1e-3)
