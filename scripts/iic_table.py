@@ -35,12 +35,13 @@ from wdim_nb.learner import Config, fit
 MODELS = {   # name -> options of the iic method
     "augment": dict(perturbation="augment"),
     "augment, no jitter": dict(perturbation="augment", jitter=0.0),      # the photometric jitter's share
+    "augment, 3 copies (batch 86)": dict(perturbation="augment", repeats=3, batch_size=86),   # IIC's repeats, at equal pairs
     "deform, smoothed (sigma 3 px)": dict(perturbation="deform", smooth=3.0),
     "deform, unsmoothed": dict(perturbation="deform", smooth=0.0),
     "wasserstein": dict(perturbation="wasserstein"),
     "augment, at wasserstein's steps": dict(perturbation="augment"),   # the baseline at the slow model's budget
 }
-SLUG = {"augment": "augment", "augment, no jitter": "augment_nojitter", "deform, smoothed (sigma 3 px)": "deform_smooth", "deform, unsmoothed": "deform_raw",
+SLUG = {"augment": "augment", "augment, no jitter": "augment_nojitter", "augment, 3 copies (batch 86)": "augment_x3", "deform, smoothed (sigma 3 px)": "deform_smooth", "deform, unsmoothed": "deform_raw",
         "wasserstein": "wasserstein", "augment, at wasserstein's steps": "augment_short"}
 SHORT = ("wasserstein", "augment, at wasserstein's steps")   # models trained for --wasserstein-steps
 
@@ -55,9 +56,10 @@ def interval(v):
 
 
 def run_one(model, seed, a, test):
-    cfg = Config(method="iic", dataset="fashion_mnist", batch_size=a.batch_size, lr=a.lr, epochs=100,
+    opts = dict(MODELS[model])
+    cfg = Config(method="iic", dataset="fashion_mnist", batch_size=opts.pop("batch_size", a.batch_size), lr=a.lr, epochs=100,
                  max_steps=a.steps_for.get(model, a.steps), seed=seed, out_dir=a.runs, name=f"{SLUG[model]}_s{seed}",
-                 log_every=10, options=MODELS[model])
+                 log_every=10, options=opts)
     r = fit(cfg, progress=False)
     train_s = float(pd.read_csv(r["run_dir"] / "metrics.csv")["time"].iloc[-1])   # also right when a finished run is reused
     rep = r["method"].evaluate(r["models"], None, test, r["cfg"])
@@ -75,7 +77,7 @@ def perturbation_figure(test, seed):
     x = to_float(test.images[:8])
     views = {"original": x}
     for name, o in MODELS.items():
-        if name in SHORT[1:] or name.endswith("no jitter"): continue
+        if name in SHORT[1:] or name.startswith("augment, "): continue   # variants of the augmentation look like it
         views[name] = CL.perturb(x, o["perturbation"], **CL.perturbation_params(CL.IICOptions(**o).__dict__))
     views["jitter (applied to both views)"] = CL.jitter(x, CL.IICOptions().jitter)
     fig, ax = plt.subplots(len(views), 8, figsize=(8, 1.15 * len(views)))

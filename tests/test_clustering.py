@@ -150,6 +150,7 @@ def test_registered_without_labels():
     (dict(adef_max_steps=0), "adef_max_steps=0 must be >= 1"),
     (dict(flip=2.0), "probability"),
     (dict(jitter=1.0), "jitter=1.0 must be in"),
+    (dict(repeats=0), "repeats=0 must be >= 1"),
     (dict(heads="5"), "expected int"),
     (dict(colour=True), "unknown key"),
 ])
@@ -159,7 +160,8 @@ def test_bad_options_fail_in_check(options, match):
 
 @pytest.mark.parametrize("options", [dict(perturbation="augment"), dict(perturbation="deform", smooth=0.0),
                                      dict(perturbation="deform"), dict(perturbation="wasserstein", adef_max_steps=2),
-                                     dict(schedule="sum", overcluster=0), dict(encoder="dim", heads=1), dict(jitter=0.0)])
+                                     dict(schedule="sum", overcluster=0), dict(encoder="dim", heads=1), dict(jitter=0.0),
+                                     dict(repeats=2)])
 def test_fit_a_few_steps(tmp_path, options):
     shape = (1, 28, 28) if options.get("encoder") == "dim" else SHAPE   # DIM's encoder has a 28x28 variant
     data = get_dataset("synthetic", n=32, shape=shape)

@@ -287,6 +287,7 @@ class IICOptions:
     crop_scale: float = 0.7        # augment: smallest kept area of the resized crop
     flip: float = 0.5              # augment: horizontal flip probability
     jitter: float = 0.4            # brightness / contrast jitter of both views, every model (0: none)
+    repeats: int = 1               # perturbed copies of each image per batch (IIC's repeats): B·repeats pairs a step
     amplitude: float = 1.0         # deform: RMS displacement, pixels
     smooth: float = 3.0            # deform: Gaussian smoothing width, pixels (0: unsmoothed)
     radius: float = 2.0            # wasserstein: W2 ball radius, pixels
@@ -313,6 +314,7 @@ class IICOptions:
         need(0 < self.crop_scale <= 1, f"crop_scale={self.crop_scale} must be in (0, 1]")
         need(0 <= self.flip <= 1, f"flip={self.flip} must be a probability in [0, 1]")
         need(0 <= self.jitter < 1, f"jitter={self.jitter} must be in [0, 1)")
+        need(self.repeats >= 1, f"repeats={self.repeats} must be >= 1")
         for k in ("amplitude", "smooth", "adef_smooth"): need(getattr(self, k) >= 0, f"{k}={getattr(self, k)} must be >= 0")
         for k in ("radius", "eta", "adef_step", "w2_eps"): need(getattr(self, k) > 0, f"{k}={getattr(self, k)} must be > 0")
         need(self.adef_max_steps >= 1, f"adef_max_steps={self.adef_max_steps} must be >= 1")
@@ -358,7 +360,9 @@ class IIC(Method):
         return self._clf.to(device)
 
     def loss(self, models, x, cfg):
-        o, B = cfg.options, len(x)
+        o = cfg.options
+        if o["repeats"] > 1: x = x.repeat(o["repeats"], 1, 1, 1)   # each image paired with `repeats` perturbations
+        B = len(x)
         clf = self.classifier(cfg, tuple(x.shape[1:]), x.device) if o["perturbation"] == "wasserstein" else None
         xp, diag = perturb(x, o["perturbation"], classifier=clf, log=True, **perturbation_params(o))
         x, xp = jitter(x, o["jitter"]), jitter(xp.to(x.dtype), o["jitter"])   # both views, independently
