@@ -206,7 +206,11 @@ def main(argv=None):
     best = table[long].sort_values("accuracy_mean", ascending=False).model.iloc[0] if long.any() else table.model.iloc[0]
     if best not in first:   # merged: rebuild the best model's first seed from its checkpoint
         seed = int(df[df.model == best].seed.min())
-        run = load_run(Path(a.runs) / f"{SLUG[best]}_s{seed}")
+        run_dir = Path(a.runs) / f"{SLUG[best]}_s{seed}"
+        if not (run_dir / "checkpoint.pt").exists():
+            print(f"{run_dir} is not here: iic_confusion is not redrawn (pass --runs with the folder that holds it)")
+            return
+        run = load_run(run_dir)
         first[best] = (run, run["method"].evaluate(run["models"], None, test, run["cfg"]))
     run, rep = first[best]
     save_figure(confusion_figure(run, rep, test, best), "iic_confusion", dict(params, model=best, seed=int(run["cfg"].seed)), folder=a.out)
