@@ -173,10 +173,11 @@ def main(argv=None):
         meta = {d: json.loads((Path(d) / "iic_runs.json").read_text()) for d in a.merge}   # each part's params and provenance
         parts = [(Path(d), m["params"] | dict(commit=m["commit"], dirty=m["dirty"])) for d, m in meta.items()]
         df = pd.concat([pd.read_csv(d / "iic_runs.csv") for d, _ in parts], ignore_index=True)
+        slow = [q for _, q in parts if {SLUG[m] for m in SHORT} & set(q["models"])]   # the parts that ran the short models
         params = dict(merged_from={str(d): q for d, q in parts}, threads=1, device="cpu",
                       **{k: parts[0][1][k] for k in ("steps", "batch_size", "lr", "seeds", "dataset", "train_images", "test_images")},
-                      wasserstein_steps=max(q["wasserstein_steps"] for _, q in parts),
-                      wasserstein_seeds=sorted({s for _, q in parts for s in q["wasserstein_seeds"]}))
+                      wasserstein_steps=max((q["wasserstein_steps"] for q in slow), default=None),
+                      wasserstein_seeds=sorted({s for q in slow for s in q["wasserstein_seeds"]}))
         save_table(df, "iic_runs", params, folder=a.out)
     else:
         params = dict(steps=a.steps, wasserstein_steps=a.wasserstein_steps or a.steps, batch_size=a.batch_size, lr=a.lr,
