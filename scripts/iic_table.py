@@ -10,10 +10,11 @@ lowest training loss, beside k-means on raw pixels. Writes (all with provenance 
 Runs live in runs/iic_table/<model>_s<seed>/; rerunning continues or reuses them (same settings) instead of retraining.
 
     python scripts/iic_table.py                                   # every model, seeds 0 1 2
-    # the committed table: two invocations side by side (one thread each), then joined
+    # the committed table: invocations side by side (one thread each), then joined
     python scripts/iic_table.py --models augment augment_nojitter deform_smooth --out /tmp/iic/A
     python scripts/iic_table.py --models deform_raw wasserstein augment_short --wasserstein-steps 80 --wasserstein-seeds 0 1 --out /tmp/iic/B
-    python scripts/iic_table.py --merge /tmp/iic/A /tmp/iic/B
+    python scripts/iic_table.py --models augment_x3 --seeds 0 --out /tmp/iic/D0        # likewise --seeds 1 -> D1, 2 -> D2
+    python scripts/iic_table.py --merge /tmp/iic/A /tmp/iic/B /tmp/iic/D0 /tmp/iic/D1 /tmp/iic/D2
     python scripts/iic_table.py --models augment --seeds 0 --steps 20   # a smoke run
 """
 import argparse, json, math
