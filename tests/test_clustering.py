@@ -176,6 +176,18 @@ def test_fit_a_few_steps(tmp_path, options):
     assert out["y"].shape == (4, 10) and torch.allclose(out["y"].sum(1), torch.ones(4), atol=1e-4)
 
 
+@pytest.mark.parametrize("repeats", [1, 3])
+def test_repeats_pair_each_image_with_several_perturbations(repeats):
+    c = check(cfg(repeats=repeats), data=False)
+    method = get_method("iic")
+    models = method.build(c, SHAPE)
+    seen = []
+    models["encoder"].register_forward_pre_hook(lambda m, args: seen.append(args[0].shape[0]))
+    x = to_float(get_dataset("synthetic", n=4, shape=SHAPE).images)
+    terms, _ = method.loss(models, x, c)
+    assert seen == [2 * 4 * repeats] and torch.isfinite(terms["main"])   # [x; g(x)] over 4 * repeats pairs
+
+
 def test_method_state_round_trips(tmp_path, ds):
     r = fit(Config(**{**vars(cfg()), "out_dir": str(tmp_path), "name": "s"}), ds, progress=False)
     sd = r["method"].state_dict()
