@@ -186,3 +186,28 @@ def test_mine_learning_rate_decays_geometrically():
     assert np.allclose(info["lr"], 2e-3 * 0.05 ** (np.arange(20) / 20), rtol=1e-12, atol=0)
     assert mine_estimate(x, y, steps=4, hidden=8, lr_decay=1.0, log=True)[1]["lr"] == [1e-3] * 4
     with pytest.raises(ValueError, match="lr_decay"): mine_estimate(x, y, lr_decay=1.5)
+
+
+def test_baseline_cache_reuses_only_identical_inputs(tmp_path, monkeypatch):
+    import wdim_nb.evaluate as E
+    tr = get_dataset("synthetic", n=120, shape=(1, 10, 10), n_classes=3)
+    te = get_dataset("synthetic", "test", n=60, shape=(1, 10, 10), n_classes=3)
+    kw = dict(n_train=None, n_test=None, mlp_epochs=1, ndm_steps=5, mine_steps=5, progress=False, baseline_cache=tmp_path)
+    torch.manual_seed(0); enc, rnd = Tiny(), Tiny()
+    first = evaluate(enc, tr, te, random_encoder=rnd, **kw)
+    calls = []
+    real = E._measure
+    monkeypatch.setattr(E, "_measure", lambda *a, **k: calls.append(a[5]["taps"]) or real(*a, **k))
+    again = evaluate(Tiny(), tr, te, random_encoder=rnd, **kw)        # another trained encoder, the same random one
+    assert again["config"]["baselines_reused"] and again["baselines"] == first["baselines"]
+    assert calls == [["conv", "fc", "y"]]                             # only the trained encoder was measured
+    calls.clear()
+    with torch.no_grad(): rnd.y.weight.add_(1e-3)                     # one weight differs: measured afresh
+    other = evaluate(enc, tr, te, random_encoder=rnd, **kw)
+    assert not other["config"]["baselines_reused"] and len(calls) == 3   # trained, pixels, random
+    assert other["config"]["baselines_key"] != first["config"]["baselines_key"]
+    te2 = get_dataset("synthetic", "test", n=60, shape=(1, 10, 10), n_classes=3, seed=5)
+    assert not evaluate(enc, tr, te2, random_encoder=rnd, **kw)["config"]["baselines_reused"]   # other test images
+    assert not evaluate(enc, tr, te, random_encoder=rnd, **dict(kw, mlp_epochs=2))["config"]["baselines_reused"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []   # no temporary file left
+    assert "baselines_key" in evaluate(enc, tr, te, random_encoder=rnd, **dict(kw, baseline_cache=None))["config"]

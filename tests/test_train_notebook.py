@@ -23,6 +23,8 @@ def test_train_notebook_runs_from_nbs_folder(tmp_path):
     assert (cfg["nonfinite"], cfg["ckpt_every"], cfg["ckpt_minutes"]) == ("skip", 1, None)   # settable from the notebook
     assert set(ev["probe"]["y"]) == {"mlp", "linear"} and "y" in ev["baselines"]["random_encoder"]["probe"]
     assert len((run / "metrics.csv").read_text().splitlines()) == 3          # header + 2 steps
+    assert ev["provenance"]["commit"] and {"dirty", "hardware", "versions"} <= set(ev["provenance"])   # what produced it
+    assert ev["config"]["baselines_key"] and (tmp_path / "_baselines" / f"baselines_{ev['config']['baselines_key']}.json").is_file()
     printed = "".join(o.get("text", "") for c in out.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert f"results in {run}" in printed                                     # says where the results went
 

@@ -4,8 +4,9 @@
 
 # %% ../nbs/08_evaluate.ipynb #99ed5985
 from __future__ import annotations
-import math, warnings
+import hashlib, json, math, os, warnings
 from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -234,6 +235,22 @@ def cpu_threads(n: int | None):
         with threadpool_limits(n): yield
     finally: torch.set_num_threads(old)
 
+# %% ../nbs/08_evaluate.ipynb #7b43e854
+def _baseline_key(random_encoder: nn.Module | None, raw: bool, c: dict, *sets: ImageDataset) -> str:
+    "Content hash of everything the baselines are computed from."
+    h = hashlib.sha256(json.dumps(dict(c, raw=raw, torch=torch.__version__,
+                                       arch=repr(random_encoder)), sort_keys=True, default=str).encode())
+    tensors = [t for d in sets for t in (d.images, d.labels)]
+    tensors += list(random_encoder.state_dict().values()) if random_encoder is not None else []
+    for t in tensors: h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:20]
+
+def _write_atomic(path: Path, obj) -> None:
+    "Write `obj` as JSON so that a reader never sees half a file (another run may be reading it)."
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(obj, default=float) + "\n"); os.replace(tmp, path)
+
 # %% ../nbs/08_evaluate.ipynb #512c80d1
 def evaluate(encoder: nn.Module,                 # frozen: encoder(to_float(images)) -> {tap: Tensor}
              train: ImageDataset, test: ImageDataset,
@@ -251,6 +268,7 @@ def evaluate(encoder: nn.Module,                 # frozen: encoder(to_float(imag
              raw: bool = True,                   # raw-pixel baseline
              augment=None,                       # deterministic view for both sets, e.g. "center64" (STL-10)
              num_threads: int | None = 1,        # CPU threads while evaluating (None: leave torch's setting)
+             baseline_cache: str | Path | None = None,  # folder: reuse baselines measured before on identical inputs
              batch_size: int = 256, seed: int = 0, progress: bool = True) -> dict:
     "Probes (MLP, linear) per tap, NDM, MINE and k-means accuracy of a frozen encoder, beside raw-pixel and random-encoder baselines."
     bad = set(probes) - {"mlp", "linear", "svm"}
@@ -267,11 +285,17 @@ def evaluate(encoder: nn.Module,                 # frozen: encoder(to_float(imag
     with cpu_threads(num_threads if dev.type == "cpu" else None):
         xtr = view(tr)
         out = _measure(feats(encoder, tr), ytr, feats(encoder, te), yte, xtr, c, progress, dev)
+        rnd = (feats(random_encoder, tr), feats(random_encoder, te)) if random_encoder is not None else None  # (initialises lazy layers)
+        key = _baseline_key(random_encoder, raw, c, tr, te) if baseline_cache is not None else None
+        cached = Path(baseline_cache) / f"baselines_{key}.json" if key else None
+        c["baselines_key"], c["baselines_reused"] = key, bool(cached and cached.is_file())
+        if c["baselines_reused"]: return dict(out, baselines=json.loads(cached.read_text()), config=c)
         base = {"raw": None, "random_encoder": None}
         if raw:
             px = {"pixels": xtr}, {"pixels": view(te)}
             r = _measure(px[0], ytr, px[1], yte, xtr, dict(c, taps=["pixels"], code_tap="pixels", ndm_steps=0, mine_steps=0), progress, dev)
             base["raw"] = dict(r["probe"]["pixels"], kmeans_acc=r["kmeans_acc"])
         if random_encoder is not None:
-            base["random_encoder"] = _measure(feats(random_encoder, tr), ytr, feats(random_encoder, te), yte, xtr, c, progress, dev)
+            base["random_encoder"] = _measure(rnd[0], ytr, rnd[1], yte, xtr, c, progress, dev)
+    if cached: _write_atomic(cached, base)
     return dict(out, baselines=base, config=c)
