@@ -40,6 +40,9 @@ def test_sweep_survives_a_kill_and_restart(tmp_path):
     ran = json.loads((tmp_path / first.name / "config.json").read_text())
     assert params["as_run"]["DIM(L)"]["batch_size"] == ran["batch_size"] == 16             # read from the run's own file
     assert params["as_run"]["DIM(L)"]["local_critic"] == ran["options"]["local_critic"]
+    ev = json.loads((tmp_path / first.name / "eval.json").read_text())
+    commit = ev["provenance"]["commit"] + ("+changes" if ev["provenance"]["dirty"] else "")
+    assert params["run_commits"] == [commit] and f"Runs at commit {commit}," in md     # the runs' commit, not today's
 
 
 def test_unknown_table_fails_before_work():

@@ -200,6 +200,15 @@ def _as_run(grid: dict, table: str, out_dir) -> dict:
     return {label: {k: vs[0][k] if all(v[k] == vs[0][k] for v in vs) else [v[k] for v in vs] for k in vs[0]}
             for label, vs in seen.items()}
 
+def _run_commits(grid: dict, table: str, out_dir) -> list[str]:
+    "The commits the table's finished runs were evaluated at, from their eval.json ('+changes': uncommitted code)."
+    out_dir, seen = _at_root(out_dir), set()
+    for *_, run in runs_of(grid, tables=[table]):
+        if not finished(run, out_dir): continue
+        p = json.loads((out_dir / run.name / "eval.json").read_text()).get("provenance") or {}
+        seen.add(f"{p['commit']}{'+changes' if p.get('dirty') else ''}" if p.get("commit") else "unrecorded")
+    return sorted(seen)
+
 def write_tables(grid: dict | str = "quick", out_dir="runs", folder="tables") -> list[Path]:
     "Aggregate and write each table as CSV (+ JSON provenance: commit, preset, hardware) and Markdown under `folder`."
     name = grid if isinstance(grid, str) else grid.get("preset", "custom")
@@ -210,11 +219,12 @@ def write_tables(grid: dict | str = "quick", out_dir="runs", folder="tables") ->
     for t, df in aggregate(grid, out_dir).items():
         params = dict(grid=name, preset=grid["preset"], dataset=grid["dataset"], seeds=list(grid["seeds"]),
                       shared=grid["shared"], eval=grid["eval"], rows={r[0]: [r[1], r[2]] for r in grid["tables"][t]},
-                      as_run=_as_run(grid, t, out_dir))
+                      as_run=_as_run(grid, t, out_dir), run_commits=_run_commits(grid, t, out_dir))
         csv = save_table(df, f"{t}_{name}", params, folder=folder)
         p = provenance(params)
         head = (f"# {t} ({name} grid: {grid['dataset']}, preset {grid['preset']})\n\n"
-                f"Commit {p['commit']}, {p['hardware']['cpu']} ({p['hardware']['cores']} cores), GPU: {p['hardware']['gpu']}. "
+                f"Runs at commit {', '.join(params['run_commits']) or 'none'}, table written at {p['commit']}; "
+                f"{p['hardware']['cpu']} ({p['hardware']['cores']} cores), GPU: {p['hardware']['gpu']}. "
                 f"MLP probes (test accuracy), mean ± 95 % interval over the seeds that finished."
                 + (f" `paper` columns: {PAPER[t]['source']} (another dataset and schedule; for ordering, not equality)." if t in PAPER else "")
                 + "\n\n")
@@ -241,7 +251,8 @@ def describe_table(meta):
     p, hw = meta["params"], meta["hardware"]
     print(f"Grid {p['grid']!r}: dataset {p['dataset']}, preset {p['preset']}, seeds {p['seeds']}, shared settings {p['shared']}; "
           f"probes fit on {p['eval']['eval_train'] or 'all'} labelled training images, scored on {p['eval']['eval_test'] or 'all'} test images.")
-    print(f"Trained at commit {meta['commit']}{' (with uncommitted changes)' if meta.get('dirty') else ''} on {hw['cores']} CPU cores "
+    runs = ", ".join(p.get("run_commits") or [f"{meta['commit']}{' (with uncommitted changes)' if meta.get('dirty') else ''}"])
+    print(f"Trained at commit {runs} on {hw['cores']} CPU cores "
           f"({hw['cpu']}), GPU: {hw['gpu'] or 'none'}; table written {meta['time']}.")
     from wdim_nb.evaluate import evaluate, mlp_probe
     mp, ev = inspect.signature(mlp_probe).parameters, inspect.signature(evaluate).parameters
