@@ -9,7 +9,7 @@ import torch.nn as nn
 from wdim_nb.bounds import correlated_gaussians, gaussian_mi
 from wdim_nb.data import get_dataset
 from wdim_nb.evaluate import (cluster_accuracy, cpu_threads, evaluate, extract_features, kmeans_accuracy, linear_probe,
-                              mine_estimate, mlp_probe, ndm, shuffle_dims, standardize, svm_probe)
+                              mine_estimate, mlp_probe, ms_ssim, msssim_decoder, ndm, shuffle_dims, standardize, svm_probe)
 
 
 class Tiny(nn.Module):
@@ -123,7 +123,8 @@ def test_evaluate_structure_and_baselines():
     te = get_dataset("synthetic", "test", n=120, shape=(1, 10, 10), n_classes=3)
     res = evaluate(Tiny(), tr, te, random_encoder=Tiny(), n_train=200, n_test=100, mlp_epochs=2,
                    ndm_steps=10, mine_steps=10, progress=False)
-    assert set(res) == {"probe", "ndm", "ndm_sigmoid", "mine", "kmeans_acc", "baselines", "config"}
+    assert set(res) == {"probe", "ndm", "ndm_sigmoid", "mine", "kmeans_acc", "msssim", "baselines", "config"}
+    assert res["msssim"] is None                                  # DIM Table 3's decoder only when asked for
     assert set(res["probe"]) == {"conv", "fc", "y"}
     for t in ("conv", "fc", "y"):
         assert set(res["probe"][t]) == {"mlp", "linear"} and all(0 <= v <= 1 for v in res["probe"][t].values())
@@ -143,6 +144,8 @@ def test_evaluate_structure_and_baselines():
     r3 = evaluate(Tiny(), tr, te, taps=("y",), probes=("svm",), svm_runs=3, ndm_steps=0, mine_steps=0, progress=False)
     assert set(r3["probe"]["y"]) == {"svm", "svm_std"} and set(r3["baselines"]["raw"]) == {"svm", "svm_std", "kmeans_acc"}
     assert 0 <= r3["probe"]["y"]["svm"] <= 1 and r3["probe"]["y"]["svm_std"] >= 0
+    r4 = evaluate(Tiny(), tr, te, taps=("y",), probes=("linear",), ndm_steps=0, mine_steps=0, raw=False, decoder_steps=20, progress=False)
+    assert 0 < r4["msssim"] < 1 and r4["config"]["decoder_steps"] == 20
 
 
 def test_evaluate_skips_unlabeled_images():
@@ -211,3 +214,26 @@ def test_baseline_cache_reuses_only_identical_inputs(tmp_path, monkeypatch):
     assert not evaluate(enc, tr, te, random_encoder=rnd, **dict(kw, mlp_epochs=2))["config"]["baselines_reused"]
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []   # no temporary file left
     assert "baselines_key" in evaluate(enc, tr, te, random_encoder=rnd, **dict(kw, baseline_cache=None))["config"]
+
+
+def test_ms_ssim_known_values_and_scales(monkeypatch):
+    x = torch.rand(4, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    assert abs(ms_ssim(x, x).item() - 1) < 1e-5
+    assert ms_ssim(x, 1 - x).item() < 0.1                               # a negative image shares no structure
+    import torchmetrics.functional.image as F
+    seen = []
+    real = F.multiscale_structural_similarity_index_measure
+    monkeypatch.setattr(F, "multiscale_structural_similarity_index_measure", lambda *a, **k: seen.append(k["betas"]) or real(*a, **k))
+    ms_ssim(x, x); ms_ssim(torch.rand(2, 3, 96, 96), torch.rand(2, 3, 96, 96))
+    assert [len(b) for b in seen] == [3, 4] and all(abs(sum(b) - 1) < 1e-9 for b in seen)   # 28 px: 3 scales; 96 px: 4
+    with pytest.raises(ValueError, match="too small"): ms_ssim(x[..., :6, :6], x[..., :6, :6])
+
+
+def test_msssim_decoder_pixels_beat_an_independent_code():
+    g = torch.Generator().manual_seed(0)
+    x = get_dataset("synthetic", n=400, shape=(1, 16, 16), n_classes=4).images.float() / 255
+    pix = msssim_decoder(x[:300].flatten(1), x[:300], x[300:].flatten(1), x[300:], steps=150, hidden=128)
+    noise = torch.randn(400, 8, generator=g)
+    ind, info = msssim_decoder(noise[:300], x[:300], noise[300:], x[300:], steps=150, hidden=128, log=True)
+    assert pix > ind + 0.1 and len(info["train_mse"]) == 150
+    assert msssim_decoder(x[:300].flatten(1), x[:300], x[300:].flatten(1), x[300:], steps=150, hidden=128) == pix   # seeded

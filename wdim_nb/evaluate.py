@@ -19,8 +19,9 @@ from .models import ConcatCritic, mlp
 
 
 # %% auto #0
-__all__ = ['extract_features', 'standardize', 'mlp_probe', 'linear_probe', 'svm_probe', 'cluster_accuracy', 'kmeans_accuracy',
-           'shuffle_dims', 'ndm', 'mine_estimate', 'cpu_threads', 'evaluate']
+__all__ = ['MSSSIM_BETAS', 'extract_features', 'standardize', 'mlp_probe', 'linear_probe', 'svm_probe', 'cluster_accuracy',
+           'kmeans_accuracy', 'shuffle_dims', 'ndm', 'mine_estimate', 'ms_ssim', 'msssim_decoder', 'cpu_threads',
+           'evaluate']
 
 # %% ../nbs/08_evaluate.ipynb #179272b0
 @torch.no_grad()
@@ -195,6 +196,38 @@ def mine_estimate(x: torch.Tensor,           # [N, dx] inputs (flattened images)
     value = float(np.mean(vals))
     return (value, dict(train_bound=[r["estimate"] for r in rows], lr=[r["lr"] for r in rows])) if log else value
 
+# %% ../nbs/08_evaluate.ipynb #00106b91
+MSSSIM_BETAS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)   # MS-SSIM's weights of its five scales (Wang et al. 2003)
+
+def ms_ssim(x: torch.Tensor, y: torch.Tensor, *, kernel_size: int = 7, sigma: float = 1.0) -> torch.Tensor:
+    "Mean MS-SSIM of two image batches [B, C, H, W] in [0, 1]: the standard weights of as many scales as the size allows."
+    from torchmetrics.functional.image import multiscale_structural_similarity_index_measure as msssim
+    side = min(x.shape[-2:])
+    n = max((k for k in range(2, len(MSSSIM_BETAS) + 1) if side >= 2 ** k and side // max(1, k - 1) ** 2 > kernel_size - 1), default=0)
+    if not n: raise ValueError(f"images of {side} px are too small for MS-SSIM with a {kernel_size}-px window; pass a smaller kernel_size")
+    b = torch.tensor(MSSSIM_BETAS[:n], dtype=torch.float64)
+    return msssim(x.float(), y.float(), data_range=1.0, kernel_size=kernel_size, sigma=sigma,
+                  betas=tuple((b / b.sum()).tolist()), normalize="relu")
+
+# %% ../nbs/08_evaluate.ipynb #5cb204cc
+def msssim_decoder(train_code, train_x, test_code, test_x,    # codes [N, d]; images [N, C, H, W] in [0, 1]
+                   *, hidden: int = 512, steps: int = 1000, batch_size: int = 256, lr: float = 1e-3,
+                   seed: int = 0, device=None, progress: bool = False, log: bool = False):
+    "DIM Table 3's reconstruction proxy: MS-SSIM on test images of an MLP decoder trained with L2 on the frozen code."
+    dev = torch.device(device or "cpu")
+    ctr, cte = (t.to(dev) for t in standardize(train_code.flatten(1).float(), test_code.flatten(1).float()))
+    xtr, xte = train_x.float().to(dev), test_x.float().to(dev)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        dec = nn.Sequential(mlp(ctr.shape[1], [hidden, hidden], xtr[0].numel()), nn.Sigmoid()).to(dev)
+        opt, g, hist = torch.optim.Adam(dec.parameters(), lr=lr), torch.Generator().manual_seed(seed), []
+        for _ in tqdm(range(steps), desc="decoder", disable=not progress, leave=False):
+            idx = torch.randint(len(ctr), (min(batch_size, len(ctr)),), generator=g).to(dev)
+            loss = (dec(ctr[idx]) - xtr[idx].flatten(1)).pow(2).mean()
+            opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); hist.append(loss.item())
+        with torch.no_grad(): score = ms_ssim(dec(cte).view_as(xte).clamp(0, 1), xte).item()
+    return (score, dict(train_mse=hist)) if log else score
+
 # %% ../nbs/08_evaluate.ipynb #4ec6331b
 def _subsample(ds: ImageDataset, n, seed):
     keep = torch.nonzero(ds.labels.cpu() >= 0)[:, 0]  # probes need labels
@@ -268,6 +301,7 @@ def evaluate(encoder: nn.Module,                 # frozen: encoder(to_float(imag
              raw: bool = True,                   # raw-pixel baseline
              augment=None,                       # deterministic view for both sets, e.g. "center64" (STL-10)
              num_threads: int | None = 1,        # CPU threads while evaluating (None: leave torch's setting)
+             decoder_steps: int = 0,             # > 0: DIM Table 3's MS-SSIM of a decoder on the code (steps of its training)
              baseline_cache: str | Path | None = None,  # folder: reuse baselines measured before on identical inputs
              batch_size: int = 256, seed: int = 0, progress: bool = True) -> dict:
     "Probes (MLP, linear) per tap, NDM, MINE and k-means accuracy of a frozen encoder, beside raw-pixel and random-encoder baselines."
@@ -277,14 +311,18 @@ def evaluate(encoder: nn.Module,                 # frozen: encoder(to_float(imag
     if len(tr) < 2 or len(te) < 1: raise ValueError(f"need labelled images: got {len(tr)} train and {len(te)} test")
     dev = torch.device(device) if device is not None else next(iter(encoder.parameters()), torch.empty(0)).device
     c = dict(taps=list(taps), probes=list(probes), mlp_epochs=mlp_epochs, linear_model=linear_model, svm_runs=svm_runs, code_tap=code_tap,
-             ndm_steps=ndm_steps, mine_steps=mine_steps, mine_lr_decay=mine_lr_decay, seed=seed, n_train=len(tr), n_test=len(te),
+             ndm_steps=ndm_steps, mine_steps=mine_steps, mine_lr_decay=mine_lr_decay, decoder_steps=decoder_steps, seed=seed, n_train=len(tr), n_test=len(te),
              train=f"{train.name}/{train.split}", test=f"{test.name}/{test.split}", augment=augment, device=str(dev))
     ytr, yte = tr.labels.cpu(), te.labels.cpu()
     view = lambda d: to_float(augment_images(d.images, augment)).flatten(1).cpu()
     feats = lambda e, d: extract_features(e, d, taps=taps, batch_size=batch_size, device=dev, augment=augment, progress=progress)
     with cpu_threads(num_threads if dev.type == "cpu" else None):
         xtr = view(tr)
-        out = _measure(feats(encoder, tr), ytr, feats(encoder, te), yte, xtr, c, progress, dev)
+        ftr, fte = feats(encoder, tr), feats(encoder, te)
+        out = _measure(ftr, ytr, fte, yte, xtr, c, progress, dev)
+        img = lambda d: augment_images(d.images, augment).float() / 255   # MS-SSIM compares images in [0, 1]
+        out["msssim"] = msssim_decoder(ftr[code_tap], img(tr), fte[code_tap], img(te), steps=decoder_steps, seed=seed,
+                                       device=dev, progress=progress) if decoder_steps and code_tap in ftr else None
         rnd = (feats(random_encoder, tr), feats(random_encoder, te)) if random_encoder is not None else None  # (initialises lazy layers)
         key = _baseline_key(random_encoder, raw, c, tr, te) if baseline_cache is not None else None
         cached = Path(baseline_cache) / f"baselines_{key}.json" if key else None
