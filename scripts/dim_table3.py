@@ -9,13 +9,13 @@ What a run's eval.json already holds (MINE, both NDMs: the same estimators and s
 the decoder are measured once per run into <run>/table3.json, so a rerun only measures what is missing. Writes
 tables/dim_table3_quick.{csv,json,md}: mean and 95 % interval over the seeds, the paper's CIFAR-10 numbers beside.
 """
-import argparse, json, os
+import argparse, json
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pandas as pd
 
-from wdim_nb.core import provenance, repo_root, save_table
+from wdim_nb.core import provenance, repo_root, save_table, write_json
 from wdim_nb.sweep import GRIDS, _markdown, finished, interval, runs_of
 
 ROWS = {"DIM(G)": "DIM(G), JSD", "DIM(L+G)": "DIM(L+G), JSD", "DIM(L)": "DIM(L), JSD"}   # Table 3 row -> dim_table1 row
@@ -39,8 +39,7 @@ def measure(run_dir: str, settings: dict) -> dict:
                   augment=view(cfg.dataset)["eval_augment"], progress=False, **settings)
     out = dict(settings=settings, svm={t: dict(mean=p["svm"], std=p["svm_std"]) for t, p in ev["probe"].items()},
                msssim=ev["msssim"], provenance={k: v for k, v in provenance().items() if k != "params"})
-    tmp = Path(run_dir) / ".table3.json.tmp"
-    tmp.write_text(json.dumps(out, indent=1) + "\n"); os.replace(tmp, Path(run_dir) / "table3.json")
+    write_json(Path(run_dir) / "table3.json", out)
     return out
 
 

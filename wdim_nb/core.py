@@ -12,7 +12,7 @@ import torch
 
 # %% auto #0
 __all__ = ['RESULTS', 'repo_root', 'get_device', 'fast_bf16', 'autocast', 'seed_everything', 'type_problems', 'provenance',
-           'figures_dir', 'save_figure', 'save_table']
+           'write_json', 'figures_dir', 'save_figure', 'save_table']
 
 # %% ../nbs/00_core.ipynb #0bfdbe61
 def _package_repo() -> Path | None:
@@ -94,6 +94,13 @@ def provenance(params: dict | None = None) -> dict:
                 time=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
 
 # %% ../nbs/00_core.ipynb #247b30a5
+def write_json(path: str | Path, obj, **dumps) -> Path:
+    "Write `obj` as JSON through a temporary file and a rename: a reader (or a run killed mid-write) never sees half a file."
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")   # one per process: concurrent writers do not collide
+    tmp.write_text(json.dumps(obj, **{"indent": 1, "default": float} | dumps) + "\n"); os.replace(tmp, path)
+    return path
+
 def _sidecar(path: Path, params: dict | None) -> None:
     path.with_suffix(".json").write_text(json.dumps(provenance(params), indent=1, default=str) + "\n")
 

@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_evaluate.ipynb #99ed5985
 from __future__ import annotations
-import hashlib, json, math, os, warnings
+import hashlib, json, math, warnings
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -14,6 +14,7 @@ import torch.nn as nn
 from tqdm.auto import tqdm
 
 from .bounds import fit_critic, mi_bound, mi_bound_pairs
+from .core import write_json
 from .data import ImageDataset, augment_images, to_float
 from .models import ConcatCritic, mlp
 
@@ -277,11 +278,7 @@ def _baseline_key(random_encoder: nn.Module | None, raw: bool, c: dict, *sets: I
     for t in tensors: h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()[:20]
 
-def _write_atomic(path: Path, obj) -> None:
-    "Write `obj` as JSON so that a reader never sees half a file (another run may be reading it)."
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, default=float) + "\n"); os.replace(tmp, path)
+
 
 # %% ../nbs/08_evaluate.ipynb #512c80d1
 def evaluate(encoder: nn.Module,                 # frozen: encoder(to_float(images)) -> {tap: Tensor}
@@ -334,5 +331,5 @@ def evaluate(encoder: nn.Module,                 # frozen: encoder(to_float(imag
             base["raw"] = dict(r["probe"]["pixels"], kmeans_acc=r["kmeans_acc"])
         if random_encoder is not None:
             base["random_encoder"] = _measure(rnd[0], ytr, rnd[1], yte, xtr, c, progress, dev)
-    if cached: _write_atomic(cached, base)
+    if cached: write_json(cached, base)   # atomic: another run may be reading it
     return dict(out, baselines=base, config=c)
