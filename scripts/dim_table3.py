@@ -49,6 +49,7 @@ def main(argv=None):
     ap.add_argument("--decoder-steps", type=int, default=1000)
     ap.add_argument("--svm-runs", type=int, default=5)
     ap.add_argument("--jobs", type=int, default=1, help="runs measured at a time, one CPU thread each")
+    ap.add_argument("--measure-rows", nargs="*", choices=list(ROWS), help="measure only these rows' runs (the table has every row)")
     ap.add_argument("--folder", default=str(repo_root() / "tables"))
     a = ap.parse_args(argv)
     grid, out_dir = GRIDS["quick"], Path(a.runs)
@@ -56,13 +57,15 @@ def main(argv=None):
                     n_test=grid["eval"]["eval_test"])
     runs = {row: [r for t, label, r in runs_of(grid, tables=["dim_table1"]) if label == src and finished(r, out_dir)]
             for row, src in ROWS.items()}
-    todo = [r for rs in runs.values() for r in rs if not (out_dir / r.name / "table3.json").is_file()
-            or json.loads((out_dir / r.name / "table3.json").read_text())["settings"] != settings]
+    done = lambda r: (out_dir / r.name / "table3.json").is_file() and \
+        json.loads((out_dir / r.name / "table3.json").read_text())["settings"] == settings   # measured with these settings
+    todo = [r for row, rs in runs.items() for r in rs if (a.measure_rows is None or row in a.measure_rows) and not done(r)]
     print(f"{sum(map(len, runs.values()))} finished runs, {len(todo)} to measure")
     with ProcessPoolExecutor(a.jobs) as pool:
         for r, _ in zip(todo, pool.map(measure, [str(out_dir / r.name) for r in todo], [settings] * len(todo))):
             print("measured", r.name, flush=True)
     recs, commits = [], set()
+    runs = {row: [r for r in rs if done(r)] for row, rs in runs.items()}   # the table: runs measured with these settings
     for row, rs in runs.items():
         vals = {c: [] for c in COLUMNS}
         for r in rs:

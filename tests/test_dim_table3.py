@@ -36,5 +36,7 @@ def test_dim_table3_measures_each_run_once_and_reads_mine_ndm_from_its_evaluatio
     assert "Runs at commit" in (tmp_path / "tables" / "dim_table3_quick.md").read_text()
     T.main(args)                                                   # a rerun measures nothing again
     assert "3 finished runs, 0 to measure" in capsys.readouterr().out
-    T.main(args[:-4] + ["--svm-runs", "3", "--folder", str(tmp_path / "tables")])   # other settings: measured afresh
-    assert "3 to measure" in capsys.readouterr().out
+    T.main(args[:-4] + ["--svm-runs", "3", "--folder", str(tmp_path / "tables"), "--measure-rows", "DIM(L)"])   # other settings:
+    assert "1 to measure" in capsys.readouterr().out                                                             # measured afresh
+    df = pd.read_csv(tmp_path / "tables" / "dim_table3_quick.csv").set_index("row")
+    assert list(df.seeds) == [0, 0, 1]                 # a table never mixes runs measured with different settings
