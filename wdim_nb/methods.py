@@ -351,6 +351,7 @@ class MIGEMethod(Method):
 register(MIGEMethod)
 
 # %% ../nbs/06_methods.ipynb #eb371f7d
+@register
 class MIGELocal(Method):
     "DIM(L) with the MIGE gradient of the mean over locations of I(C_i(x); E(x)) (MIGE App. C, Table 4; circumstance II)."
     name, weights = "mige_l", ("beta",)
@@ -366,8 +367,6 @@ class MIGELocal(Method):
         H = lambda s: entropy_surrogate(s, threshold=MIGE_THRESHOLD)
         with fp32(y): s = H(c) + H(y) - H(torch.cat([c, y.expand(len(c), -1, -1)], -1))
         return {"local": -cfg.beta * s}, {"local_surrogate": s.detach(), "y_erank": effective_rank(y)}
-
-register(MIGELocal)
 
 # %% ../nbs/06_methods.ipynb #67074109
 _WDIM = dict(mi_bound="jsd", local_critic="concat")          # WDIM Sec. 5.1: JSD, DeepInfomaxPytorch's critics
