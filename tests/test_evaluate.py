@@ -1,5 +1,5 @@
 "Tests of wdim_nb.evaluate against known answers: probes, Hungarian clustering accuracy, NDM, MINE, evaluate()."
-import json
+import json, math
 
 import numpy as np
 import pytest
@@ -97,6 +97,18 @@ def test_ndm_independent_vs_correlated():
     assert abs(ndm(corr, steps=100, hidden=(64, 64), sigmoid=True) - v1) < 0.4
 
 
+@pytest.mark.parametrize("seed", [1, 2])
+def test_ndm_at_16_dims_against_the_closed_form_and_unscaled_sigmoid_inputs(seed):
+    "Equicorrelated Gaussian (d = 16, rho = 0.5): TC = 4.13 nats. NDM sees most of it; feeding sigmoid outputs unscaled hides it."
+    d, rho = 16, 0.5
+    tc = -0.5 * ((d - 1) * math.log(1 - rho) + math.log(1 + (d - 1) * rho))
+    g = torch.Generator().manual_seed(seed)
+    z = math.sqrt(rho) * torch.randn(3000, 1, generator=g) + math.sqrt(1 - rho) * torch.randn(3000, d, generator=g)
+    plain, squashed, raw = (ndm(z, steps=150, hidden=(64, 64), seed=seed, **kw)
+                            for kw in ({}, dict(sigmoid=True), dict(sigmoid=True, rescale=False)))
+    assert 0.4 * tc < plain < tc + 0.2 and abs(squashed - plain) < 0.15 * plain and raw < 0.6 * plain
+
+
 def test_mine_gaussian_ground_truth():
     g = torch.Generator().manual_seed(3)
     x, y = correlated_gaussians(1000, 0.8, 2, generator=g)
@@ -115,6 +127,17 @@ def test_extract_features_contract():
     enc.train(); extract_features(enc, ds, taps=("y",)); assert enc.training
     with pytest.raises(ValueError, match="subset"): extract_features(enc, ds, taps=("z",))
     with pytest.raises(TypeError, match="dict"): extract_features(nn.Flatten(), ds, taps=("y",), device="cpu")
+
+
+def test_linear_probe_on_chosen_taps_only():
+    "linear_taps limits the linear probe to some taps; the raw-pixel baseline keeps its own; an unknown tap fails first."
+    tr = get_dataset("synthetic", n=120, shape=(1, 10, 10), n_classes=3)
+    te = get_dataset("synthetic", "test", n=60, shape=(1, 10, 10), n_classes=3)
+    kw = dict(mlp_epochs=1, ndm_steps=0, mine_steps=0, progress=False)
+    res = evaluate(Tiny(), tr, te, random_encoder=Tiny(), linear_taps=["y"], **kw)
+    assert {t: set(p) for t, p in res["probe"].items()} == {"conv": {"mlp"}, "fc": {"mlp"}, "y": {"mlp", "linear"}}
+    assert set(res["baselines"]["random_encoder"]["probe"]["conv"]) == {"mlp"} and "linear" in res["baselines"]["raw"]
+    with pytest.raises(ValueError, match="linear_taps"): evaluate(Tiny(), tr, te, linear_taps=["pixels"], **kw)
 
 
 def test_evaluate_structure_and_baselines():

@@ -144,6 +144,7 @@ def ndm(features: torch.Tensor,                 # [N, d] codes E(x)
         train_kind: str = "jsd",                # objective the discriminator trains on: "jsd" or "dv"
         sigmoid: bool = False,                  # apply a sigmoid to the codes first (DIM Table 3)
         holdout: float = 0.25,                  # fraction of codes kept for the reported estimate
+        rescale: bool = True,                   # standardise the codes; False: the discriminator reads them as they are
         seed: int = 0, device=None, progress: bool = False, log: bool = False):
     "Neural dependency measure (DIM Sec. 4.1, App. A.5): DV estimate of KL(codes || codes shuffled per dimension), nats."
     features = features.to(device or "cpu")
@@ -151,7 +152,7 @@ def ndm(features: torch.Tensor,                 # [N, d] codes E(x)
     g = torch.Generator().manual_seed(seed)
     z = z[torch.randperm(len(z), generator=g).to(z.device)]
     n_test = max(2, int(len(z) * holdout))
-    ztr, zte = standardize(z[n_test:], z[:n_test])
+    ztr, zte = standardize(z[n_test:], z[:n_test]) if rescale else (z[n_test:], z[:n_test])
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         T = mlp(z.shape[1], hidden).to(z.device)
@@ -241,7 +242,7 @@ def _measure(ftr, ytr, fte, yte, xtr, c, progress, dev) -> dict:
         res["probe"][t] = {}
         if "mlp" in c["probes"]:
             res["probe"][t]["mlp"] = mlp_probe(ftr[t], ytr, fte[t], yte, epochs=c["mlp_epochs"], seed=c["seed"], device=dev, progress=progress)
-        if "linear" in c["probes"]:
+        if "linear" in c["probes"] and (c["linear_taps"] is None or t in c["linear_taps"]):
             res["probe"][t]["linear"] = linear_probe(ftr[t], ytr, fte[t], yte, model=c["linear_model"], seed=c["seed"])
         if "svm" in c["probes"]:  # DIM Table 3: hinge-loss SVM, mean and spread over runs
             s = svm_probe(ftr[t], ytr, fte[t], yte, runs=c["svm_runs"], seed=c["seed"])
@@ -290,6 +291,7 @@ def evaluate(encoder: nn.Module,                 # frozen: encoder(to_float(imag
              n_test: int | None = 2_000,         # test images used (None: all)
              probes=("mlp", "linear"),          # add "svm" for DIM Table 3's hinge-loss SVM (slow on wide taps)
              mlp_epochs: int = 10, linear_model: str = "logistic",
+             linear_taps=None,                   # taps the linear probe reads (None: all; the wide conv tap is its costliest)
              svm_runs: int = 5,                  # SVMs per tap: mean under "svm", standard deviation under "svm_std"
              code_tap: str = "y",                # tap for NDM, MINE and k-means
              ndm_steps: int = 300, mine_steps: int = 300,  # 0 skips that measure
@@ -306,7 +308,10 @@ def evaluate(encoder: nn.Module,                 # frozen: encoder(to_float(imag
     tr, te = _subsample(train, n_train, seed), _subsample(test, n_test, seed + 1)
     if len(tr) < 2 or len(te) < 1: raise ValueError(f"need labelled images: got {len(tr)} train and {len(te)} test")
     dev = torch.device(device) if device is not None else next(iter(encoder.parameters()), torch.empty(0)).device
+    bad = set(linear_taps or ()) - set(taps)
+    if bad: raise ValueError(f"linear_taps {sorted(bad)} are not among the taps {list(taps)}")
     c = dict(taps=list(taps), probes=list(probes), mlp_epochs=mlp_epochs, linear_model=linear_model, svm_runs=svm_runs, code_tap=code_tap,
+             linear_taps=None if linear_taps is None else list(linear_taps),
              ndm_steps=ndm_steps, mine_steps=mine_steps, mine_lr_decay=mine_lr_decay, decoder_steps=decoder_steps, seed=seed, n_train=len(tr), n_test=len(te),
              train=f"{train.name}/{train.split}", test=f"{test.name}/{test.split}", augment=augment, device=str(dev))
     ytr, yte = tr.labels.cpu(), te.labels.cpu()
@@ -327,7 +332,7 @@ def evaluate(encoder: nn.Module,                 # frozen: encoder(to_float(imag
         base = {"raw": None, "random_encoder": None}
         if raw:
             px = {"pixels": xtr}, {"pixels": view(te)}
-            r = _measure(px[0], ytr, px[1], yte, xtr, dict(c, taps=["pixels"], code_tap="pixels", ndm_steps=0, mine_steps=0), progress, dev)
+            r = _measure(px[0], ytr, px[1], yte, xtr, dict(c, taps=["pixels"], code_tap="pixels", ndm_steps=0, mine_steps=0, linear_taps=None), progress, dev)
             base["raw"] = dict(r["probe"]["pixels"], kmeans_acc=r["kmeans_acc"])
         if random_encoder is not None:
             base["random_encoder"] = _measure(rnd[0], ytr, rnd[1], yte, xtr, c, progress, dev)
