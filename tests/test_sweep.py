@@ -86,3 +86,30 @@ def test_table_settings_are_the_runs_own_not_todays_code(tmp_path):
     s = row_settings(meta)
     assert s.loc["DIM(L)", "batch_size"] == 999 and s.loc["never ran", "batch_size"] == 16   # unrun rows: resolved today
     assert row_settings(meta, "paper").loc["DIM(L)", "batch_size"] == 64                      # another grid: resolved
+
+
+def test_records_rebuild_the_tables_without_the_run_folders(tmp_path):
+    "write_tables keeps one record per finished run; the tables and the sweep's skipping then need no run folder."
+    import shutil
+    from dataclasses import asdict
+    from wdim_nb.learner import flat_config, resolved
+    from wdim_nb.sweep import finished, keep_records
+    runs = [r for *_, r in runs_of(TINY)]
+    for acc, run in zip((0.6, 0.8), runs):
+        (tmp_path / run.name).mkdir()
+        cfg = asdict(resolved(flat_config(method=run.method, dataset=run.dataset, seed=run.seed, **dict(run.settings))))
+        (tmp_path / run.name / "config.json").write_text(json.dumps(cfg, default=str))
+        (tmp_path / run.name / "eval.json").write_text(json.dumps({"probe": {"y": {"mlp": acc}}, "provenance": {"commit": "abc1234"}}))
+    (tmp_path / "unrelated").mkdir()                                   # a folder the sweep did not write is left alone
+    folder = tmp_path / "tables"
+    before = write_tables(TINY, tmp_path, folder)[0].read_text()
+    assert sorted(p.name for p in (folder / "runs").iterdir()) == sorted(f"{r.name}.json" for r in runs)
+    for run in runs: shutil.rmtree(tmp_path / run.name)
+    assert not any(finished(r, tmp_path) for r in runs) and all(finished(r, tmp_path, folder / "runs") for r in runs)
+    tab = aggregate(TINY, tmp_path, folder / "runs")["t"]
+    assert tab.loc[0, "seeds"] == 2 and abs(tab.loc[0, "y"] - 0.7) < 1e-9
+    assert write_tables(TINY, tmp_path, folder)[0].read_text() == before     # the same table from the records alone
+    assert (tmp_path / "unrelated").is_dir() and keep_records(TINY, tmp_path, folder / "runs") == []
+    (tmp_path / runs[0].name).mkdir()                                  # a run folder, where there is one, wins
+    (tmp_path / runs[0].name / "eval.json").write_text(json.dumps({"probe": {"y": {"mlp": 1.0}}}))
+    assert aggregate(TINY, tmp_path, folder / "runs")["t"].loc[0, "y"] == 0.9

@@ -11,13 +11,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .core import provenance, repo_root, save_table
+from .core import provenance, repo_root, save_table, write_json
 
 # %% auto #0
 __all__ = ['BOUNDS', 'WDIM_OWN', 'PAPER', 'GRIDS', 'COLUMNS', 'TIMES', 'TAPS', 'ACC', 'FIELDS', 'Run', 'runs_of', 'finished',
-           'sweep', 'interval', 'aggregate', 'write_tables', 'load_table', 'describe_table', 'row_settings',
-           'setting_differences', 'side_by_side', 'plot_table', 'row_difference', 'claim', 'y_below_conv', 'baselines',
-           'check_table', 'main']
+           'sweep', 'interval', 'aggregate', 'keep_records', 'write_tables', 'load_table', 'describe_table',
+           'row_settings', 'setting_differences', 'side_by_side', 'plot_table', 'row_difference', 'claim',
+           'y_below_conv', 'baselines', 'check_table', 'main']
 
 # %% ../nbs/13_sweep.ipynb #eecc8e47
 BOUNDS = ("jsd", "dv", "infonce")
@@ -61,7 +61,8 @@ PAPER = {
 GRIDS = {
     "quick": dict(preset="quick", dataset="fashion_mnist", seeds=(0, 1, 2), shared=dict(epochs=1, batch_size=64),   # the
                   # batch every committed table ran at; pinned so that later seeds match them (the train preset is at 128)
-                  eval=dict(eval_train=10_000, eval_test=None), tables=_tables()),
+                  eval=dict(eval_train=10_000, eval_test=None, eval_options=dict(linear_taps=["y"])),   # the tables' only
+                  tables=_tables()),                                                                     # linear column
     "paper": dict(preset="paper", dataset="cifar10", seeds=(0, 1, 2), shared={},
                   eval=dict(eval_train=None, eval_test=None), tables=_tables()),
 }
@@ -106,15 +107,22 @@ def _at_root(p) -> Path:
     "`p` as a path; a relative one is taken from the repository root."
     return Path(p) if Path(p).is_absolute() else repo_root() / p
 
-def finished(run: Run, out_dir) -> bool:
-    "A run is finished when its folder holds the evaluation written after training."
-    return (Path(out_dir) / run.name / "eval.json").is_file()
+def finished(run: Run, out_dir, records=None) -> bool:
+    "A run is finished when its folder holds the evaluation written after training, or `records` keeps its record."
+    return (Path(out_dir) / run.name / "eval.json").is_file() or (records is not None and (Path(records) / f"{run.name}.json").is_file())
+
+def _record(run: Run, out_dir, records=None) -> dict | None:
+    "A finished run's {'config', 'eval'}: from its folder under `out_dir`, else from its record under `records`."
+    d, read = Path(out_dir) / run.name, lambda f: json.loads(f.read_text()) if f.is_file() else None
+    if (d / "eval.json").is_file(): return dict(config=read(d / "config.json"), eval=read(d / "eval.json"))
+    return read(Path(records) / f"{run.name}.json") if records is not None else None
 
 def sweep(grid: dict | str = "quick",        # a GRIDS entry or its name
           out_dir="runs",                     # where the runs go (relative: from the repository root)
           *, tables=None, methods=None, seeds=None,   # filters: run only these
           notebook=None,                      # the training notebook (default: nbs/train.ipynb)
           jobs: int = 1,                      # runs at a time, one CPU thread each when > 1 (e.g. 2 on 2 cores)
+          records=None,                       # folder of kept run records (`write_tables`' folder/runs): finished too
           progress: bool = True) -> pd.DataFrame:
     "Run every unfinished run of `grid` with `nbs/train.ipynb`; returns one row per run with its status."
     import os, papermill as pm
@@ -126,8 +134,8 @@ def sweep(grid: dict | str = "quick",        # a GRIDS entry or its name
     nb = Path(notebook or repo_root() / "nbs" / "train.ipynb")
     todo = list(dict.fromkeys(r for *_, r in runs_of(grid, tables=tables, methods=methods, seeds=seeds)))
     out_dir.mkdir(parents=True, exist_ok=True)
-    rows = [dict(run=r.name, status="done before", seconds=0.0) for r in todo if finished(r, out_dir)]
-    todo = [r for r in todo if not finished(r, out_dir)]
+    rows = [dict(run=r.name, status="done before", seconds=0.0) for r in todo if finished(r, out_dir, records)]
+    todo = [r for r in todo if not finished(r, out_dir, records)]
     if jobs > 1: os.environ["OMP_NUM_THREADS"] = "1"   # read by each run's kernel at start: jobs threads in all
 
     def one(run):
@@ -170,15 +178,14 @@ def interval(values) -> tuple[float, float | None, int]:
     s = math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1))
     return m, float(stats.t.ppf(0.975, len(v) - 1) * s / math.sqrt(len(v))), len(v)
 
-def aggregate(grid: dict | str = "quick", out_dir="runs") -> dict[str, pd.DataFrame]:
-    "table -> DataFrame (row, column mean and +- 95 %, seeds) from the finished runs' eval.json files."
+def aggregate(grid: dict | str = "quick", out_dir="runs", records=None) -> dict[str, pd.DataFrame]:
+    "table -> DataFrame (row, column mean and +- 95 %, seeds) from the finished runs' eval.json (or kept records)."
     grid = GRIDS[grid] if isinstance(grid, str) else grid
     out_dir = _at_root(out_dir)
     cells = {}
     for t, label, run in runs_of(grid):
-        f = out_dir / run.name / "eval.json"
-        ev = json.loads(f.read_text()) if f.is_file() else None
-        cells.setdefault(t, {}).setdefault(label, []).append(ev)
+        rec = _record(run, out_dir, records)
+        cells.setdefault(t, {}).setdefault(label, []).append(rec and rec["eval"])
     out = {}
     for t, rows in cells.items():
         recs = []
@@ -201,24 +208,33 @@ def _markdown(df: pd.DataFrame) -> str:
     lines = ["| " + " | ".join(map(str, df.columns)) + " |", "|" + "---|" * len(df.columns)]
     return "\n".join(lines + ["| " + " | ".join(cell(v) for v in r) + " |" for r in df.itertuples(index=False)])
 
-def _as_run(grid: dict, table: str, out_dir) -> dict:
+def _as_run(grid: dict, table: str, out_dir, records=None) -> dict:
     "Row -> the settings its finished runs trained with, read from their own config.json (a list where seeds differ)."
     out_dir = _at_root(out_dir)
     seen = {}
     for _, label, run in runs_of(grid, tables=[table]):
-        f = out_dir / run.name / "config.json"
-        if finished(run, out_dir) and f.is_file(): seen.setdefault(label, []).append(_settings(json.loads(f.read_text())))
+        rec = _record(run, out_dir, records)
+        if rec and rec["config"]: seen.setdefault(label, []).append(_settings(rec["config"]))
     return {label: {k: vs[0][k] if all(v[k] == vs[0][k] for v in vs) else [v[k] for v in vs] for k in vs[0]}
             for label, vs in seen.items()}
 
-def _run_commits(grid: dict, table: str, out_dir) -> list[str]:
+def _run_commits(grid: dict, table: str, out_dir, records=None) -> list[str]:
     "The commits the table's finished runs were evaluated at, from their eval.json ('+changes': uncommitted code)."
     out_dir, seen = _at_root(out_dir), set()
     for *_, run in runs_of(grid, tables=[table]):
-        if not finished(run, out_dir): continue
-        p = json.loads((out_dir / run.name / "eval.json").read_text()).get("provenance") or {}
+        rec = _record(run, out_dir, records)
+        if rec is None: continue
+        p = rec["eval"].get("provenance") or {}
         seen.add(f"{p['commit']}{'+changes' if p.get('dirty') else ''}" if p.get("commit") else "unrecorded")
     return sorted(seen)
+
+def keep_records(grid: dict | str = "quick", out_dir="runs", records="tables/runs") -> list[Path]:
+    "Copy each finished run's config.json and eval.json under `out_dir` into one small JSON record per run in `records`."
+    grid = GRIDS[grid] if isinstance(grid, str) else grid
+    out_dir, records = _at_root(out_dir), _at_root(records)
+    done = [r for r in dict.fromkeys(r for *_, r in runs_of(grid)) if (out_dir / r.name / "eval.json").is_file()]
+    for r in done: write_json(records / f"{r.name}.json", _record(r, out_dir))   # atomic; the run's folder wins
+    return [records / f"{r.name}.json" for r in done]
 
 def write_tables(grid: dict | str = "quick", out_dir="runs", folder="tables") -> list[Path]:
     "Aggregate and write each table as CSV (+ JSON provenance: commit, preset, hardware) and Markdown under `folder`."
@@ -226,11 +242,13 @@ def write_tables(grid: dict | str = "quick", out_dir="runs", folder="tables") ->
     grid = GRIDS[grid] if isinstance(grid, str) else grid
     folder = _at_root(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    records = folder / "runs"
+    keep_records(grid, out_dir, records)   # the tables can be rewritten later without the runs' folders (checkpoints)
     paths = []
-    for t, df in aggregate(grid, out_dir).items():
+    for t, df in aggregate(grid, out_dir, records).items():
         params = dict(grid=name, preset=grid["preset"], dataset=grid["dataset"], seeds=list(grid["seeds"]),
                       shared=grid["shared"], eval=grid["eval"], rows={r[0]: [r[1], r[2]] for r in grid["tables"][t]},
-                      as_run=_as_run(grid, t, out_dir), run_commits=_run_commits(grid, t, out_dir))
+                      as_run=_as_run(grid, t, out_dir, records), run_commits=_run_commits(grid, t, out_dir, records))
         csv = save_table(df, f"{t}_{name}", params, folder=folder)
         p = provenance(params)
         head = (f"# {t} ({name} grid: {grid['dataset']}, preset {grid['preset']})\n\n"
@@ -420,7 +438,8 @@ def main(argv=None):
     ap.add_argument("--aggregate-only", action="store_true", help="only rewrite the tables from finished runs")
     a = ap.parse_args(argv)
     if not a.aggregate_only:
-        print(sweep(a.grid, a.out_dir, tables=a.tables, methods=a.methods, seeds=a.seeds, jobs=a.jobs).to_string(index=False))
+        print(sweep(a.grid, a.out_dir, tables=a.tables, methods=a.methods, seeds=a.seeds, jobs=a.jobs,
+                    records=_at_root(a.folder) / "runs").to_string(index=False))
     for p in write_tables(a.grid, a.out_dir, a.folder): print(p)
 
 if __name__ == "__main__" and "__file__" in globals(): main()   # `python -m wdim_nb.sweep`, not a notebook
