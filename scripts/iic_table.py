@@ -15,6 +15,8 @@ Runs live in runs/iic_table/<model>_s<seed>/; rerunning continues or reuses them
     python scripts/iic_table.py --models deform_raw wasserstein augment_short --wasserstein-steps 80 --wasserstein-seeds 0 1 --out /tmp/iic/B
     python scripts/iic_table.py --models augment_x3 --seeds 0 --out /tmp/iic/D0        # likewise --seeds 1 -> D1, 2 -> D2
     python scripts/iic_table.py --merge /tmp/iic/A /tmp/iic/B /tmp/iic/D0 /tmp/iic/D1 /tmp/iic/D2
+    python scripts/iic_table.py --models augment_deform --seeds 0 --out /tmp/iic/E0      # likewise --seeds 1 -> E1, 2 -> E2
+    python scripts/iic_table.py --merge figures /tmp/iic/E0 /tmp/iic/E1 /tmp/iic/E2      # added to the committed table
     python scripts/iic_table.py --models augment --seeds 0 --steps 20   # a smoke run
 """
 import argparse, json, math
@@ -39,10 +41,12 @@ MODELS = {   # name -> options of the iic method
     "augment, 3 copies (batch 86)": dict(perturbation="augment", repeats=3, batch_size=86),   # IIC's repeats, at equal pairs
     "deform, smoothed (sigma 3 px)": dict(perturbation="deform", smooth=3.0),
     "deform, unsmoothed": dict(perturbation="deform", smooth=0.0),
+    "augment + deform (smoothed)": dict(perturbation="augment+deform", smooth=3.0),   # the combination of the two
     "wasserstein": dict(perturbation="wasserstein"),
     "augment, at wasserstein's steps": dict(perturbation="augment"),   # the baseline at the slow model's budget
 }
 SLUG = {"augment": "augment", "augment, no jitter": "augment_nojitter", "augment, 3 copies (batch 86)": "augment_x3", "deform, smoothed (sigma 3 px)": "deform_smooth", "deform, unsmoothed": "deform_raw",
+        "augment + deform (smoothed)": "augment_deform",
         "wasserstein": "wasserstein", "augment, at wasserstein's steps": "augment_short"}
 SHORT = ("wasserstein", "augment, at wasserstein's steps")   # models trained for --wasserstein-steps
 
@@ -174,8 +178,10 @@ def main(argv=None):
         meta = {d: json.loads((Path(d) / "iic_runs.json").read_text()) for d in a.merge}   # each part's params and provenance
         parts = [(Path(d), m["params"] | dict(commit=m["commit"], dirty=m["dirty"])) for d, m in meta.items()]
         df = pd.concat([pd.read_csv(d / "iic_runs.csv") for d, _ in parts], ignore_index=True)
-        slow = [q for _, q in parts if {SLUG[m] for m in SHORT} & set(q["models"])]   # the parts that ran the short models
-        params = dict(merged_from={str(d): q for d, q in parts}, threads=1, device="cpu",
+        merged_from = {}   # an earlier merge (e.g. figures/) joins as the parts it was merged from
+        for d, q in parts: merged_from |= q["merged_from"] if "merged_from" in q else {str(d): q}
+        slow = [q for q in merged_from.values() if {SLUG[m] for m in SHORT} & set(q["models"])]   # the parts that ran the short models
+        params = dict(merged_from=merged_from, threads=1, device="cpu",
                       **{k: parts[0][1][k] for k in ("steps", "batch_size", "lr", "seeds", "dataset", "train_images", "test_images")},
                       wasserstein_steps=max((q["wasserstein_steps"] for q in slow), default=None),
                       wasserstein_seeds=sorted({s for q in slow for s in q["wasserstein_seeds"]}))

@@ -102,6 +102,15 @@ def test_augment_keeps_shape_and_range():
     assert y.shape == x.shape and y.min() >= -1 - 1e-5 and y.max() <= 1 + 1e-5
 
 
+def test_augment_then_deform_is_the_augmentation_when_the_field_is_zero():
+    x = to_float(get_dataset("synthetic", n=4, shape=SHAPE).images)
+    torch.manual_seed(3); a = CL.perturb(x, "augment", degrees=30.0)
+    torch.manual_seed(3); ad = CL.perturb(x, "augment+deform", augment=dict(degrees=30.0), deform=dict(amplitude=0.0))
+    assert torch.allclose(ad, a, atol=1e-5)
+    torch.manual_seed(3); moved = CL.perturb(x, "augment+deform", augment=dict(degrees=30.0), deform=dict(amplitude=2.0))
+    assert (moved - a).abs().amax() > 0.05 and moved.shape == x.shape
+
+
 def test_jitter_changes_intensity_within_range_and_zero_is_off():
     x = to_float(get_dataset("synthetic", n=8, shape=SHAPE).images)
     assert CL.jitter(x, 0.0) is x
@@ -160,6 +169,7 @@ def test_bad_options_fail_in_check(options, match):
 
 @pytest.mark.parametrize("options", [dict(perturbation="augment"), dict(perturbation="deform", smooth=0.0),
                                      dict(perturbation="deform"), dict(perturbation="wasserstein", adef_max_steps=2),
+                                     dict(perturbation="augment+deform"),
                                      dict(schedule="sum", overcluster=0), dict(encoder="dim", heads=1), dict(jitter=0.0),
                                      dict(repeats=2)])
 def test_fit_a_few_steps(tmp_path, options):

@@ -208,19 +208,21 @@ def wasserstein_perturbation(x: torch.Tensor,         # [B, C, H, W] images in [
     return cur, dict(steps=steps, w2=dist, left_ball=left, capped=active)
 
 # %% ../nbs/10_clustering.ipynb #54c17646
-PERTURBATIONS = ("augment", "deform", "wasserstein")   # valid `perturbation=` choices of the `iic` method
+PERTURBATIONS = ("augment", "deform", "wasserstein", "augment+deform")   # valid `perturbation=` choices of the `iic` method
 
 def perturb(x: torch.Tensor,             # [B, C, H, W] images in [-1, 1]
             kind: str,                   # one of PERTURBATIONS
             *, classifier=None,          # wasserstein: the random model (default: `random_classifier` seed 0)
             log: bool = False,           # also return a dict of scalar diagnostics
             **params):                   # the chosen model's keyword arguments
-    "Dispatch to a perturbation model by name: `augment`, `deform` (`random_deformation`) or `wasserstein`."
+    """Dispatch to a perturbation model by name: `augment`, `deform` (`random_deformation`), `wasserstein`, or `augment+deform`
+    (the augmentation, then a random deformation of its result; `params` = dict(augment={...}, deform={...}))."""
     if kind not in PERTURBATIONS: raise ValueError(f"unknown perturbation {kind!r}; choose one of {', '.join(PERTURBATIONS)}")
     diag = {}
     with torch.no_grad():
         if kind == "augment": out = augment(x, **params)
         elif kind == "deform": out = random_deformation(x, **params)
+        elif kind == "augment+deform": out = random_deformation(augment(x, **params.get("augment", {})), **params.get("deform", {}))
         else:
             clf = classifier if classifier is not None else random_classifier(tuple(x.shape[1:])).to(x.device)
             out, info = wasserstein_perturbation(x, clf, log=True, **params)
@@ -281,7 +283,7 @@ class IICOptions:
     heads: int = 5                 # sub-heads per head type
     schedule: str = "alternate"    # alternate main / over-clustering by steps, or sum the two losses
     encoder: str = "vgg"           # vgg (IIC-style trunk) or dim (DIM's encoder)
-    perturbation: str = "augment"  # augment, deform or wasserstein
+    perturbation: str = "augment"  # augment, deform, wasserstein or augment+deform
     degrees: float = 15.0          # augment: rotation range
     translate: float = 0.1         # augment: shift, fraction of the side
     crop_scale: float = 0.7        # augment: smallest kept area of the resized crop
@@ -324,8 +326,10 @@ class IICOptions:
 
 def perturbation_params(o: dict) -> dict:
     "The keyword arguments of `perturb` for the model named in the options dict `o`."
-    if o["perturbation"] == "augment": return dict(degrees=o["degrees"], translate=o["translate"], crop_scale=o["crop_scale"], flip=o["flip"])
-    if o["perturbation"] == "deform": return dict(amplitude=o["amplitude"], sigma=o["smooth"])
+    aug = dict(degrees=o["degrees"], translate=o["translate"], crop_scale=o["crop_scale"], flip=o["flip"])
+    dfm = dict(amplitude=o["amplitude"], sigma=o["smooth"])
+    if o["perturbation"] in ("augment", "deform"): return aug if o["perturbation"] == "augment" else dfm
+    if o["perturbation"] == "augment+deform": return dict(augment=aug, deform=dfm)
     return dict(radius=o["radius"], eta=o["eta"], step=o["adef_step"], sigma=o["adef_smooth"], max_steps=o["adef_max_steps"],
                 eps=o["w2_eps"], pool=o["w2_pool"])
 
