@@ -328,8 +328,8 @@ def perturbation_params(o: dict) -> dict:
     "The keyword arguments of `perturb` for the model named in the options dict `o`."
     aug = dict(degrees=o["degrees"], translate=o["translate"], crop_scale=o["crop_scale"], flip=o["flip"])
     dfm = dict(amplitude=o["amplitude"], sigma=o["smooth"])
-    if o["perturbation"] in ("augment", "deform"): return aug if o["perturbation"] == "augment" else dfm
-    if o["perturbation"] == "augment+deform": return dict(augment=aug, deform=dfm)
+    own = {"augment": aug, "deform": dfm, "augment+deform": dict(augment=aug, deform=dfm)}
+    if o["perturbation"] in own: return own[o["perturbation"]]
     return dict(radius=o["radius"], eta=o["eta"], step=o["adef_step"], sigma=o["adef_smooth"], max_steps=o["adef_max_steps"],
                 eps=o["w2_eps"], pool=o["w2_pool"])
 
