@@ -113,3 +113,18 @@ def test_records_rebuild_the_tables_without_the_run_folders(tmp_path):
     (tmp_path / runs[0].name).mkdir()                                  # a run folder, where there is one, wins
     (tmp_path / runs[0].name / "eval.json").write_text(json.dumps({"probe": {"y": {"mlp": 1.0}}}))
     assert aggregate(TINY, tmp_path, folder / "runs")["t"].loc[0, "y"] == 0.9
+
+
+def test_a_table_with_its_own_seeds_and_evaluation(tmp_path):
+    "DIM App. A.4's way: one seed and a decoder's MS-SSIM for one table; the other table keeps the grid's, without the column."
+    from wdim_nb.sweep import sweep
+    grid = dict(TINY, seeds=(0,), tables=dict(TINY["tables"], a4=[("DIM(L)", "dim_l", dict(critic_hidden=16))]),
+                table_options=dict(a4=dict(seeds=(1,), eval_options=dict(decoder_steps=3))))
+    runs = {t: r for t, _, r in runs_of(grid)}
+    assert (runs["t"].seed, runs["a4"].seed) == (0, 1)
+    assert runs["a4"].parameters("runs", grid["eval"])["eval_options"] == dict(TINY["eval"]["eval_options"], decoder_steps=3)
+    assert sorted(sweep(grid, tmp_path, progress=False).status) == ["done", "done"]
+    tabs = aggregate(grid, tmp_path)
+    assert "MS-SSIM" not in tabs["t"] and 0 < tabs["a4"].loc[0, "MS-SSIM"] <= 1
+    meta = json.loads(write_tables(grid, tmp_path, tmp_path / "tables")[1].with_suffix(".json").read_text())["params"]
+    assert meta["seeds"] == [1] and meta["eval"]["eval_options"] == dict(TINY["eval"]["eval_options"], decoder_steps=3)

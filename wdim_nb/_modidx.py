@@ -467,5 +467,7 @@ d = { 'settings': { 'branch': 'main',
                                'wdim_nb.sweep.setting_differences': ('sweep.html#setting_differences', 'wdim_nb/sweep.py'),
                                'wdim_nb.sweep.side_by_side': ('sweep.html#side_by_side', 'wdim_nb/sweep.py'),
                                'wdim_nb.sweep.sweep': ('sweep.html#sweep', 'wdim_nb/sweep.py'),
+                               'wdim_nb.sweep.table_eval': ('sweep.html#table_eval', 'wdim_nb/sweep.py'),
+                               'wdim_nb.sweep.table_seeds': ('sweep.html#table_seeds', 'wdim_nb/sweep.py'),
                                'wdim_nb.sweep.write_tables': ('sweep.html#write_tables', 'wdim_nb/sweep.py'),
                                'wdim_nb.sweep.y_below_conv': ('sweep.html#y_below_conv', 'wdim_nb/sweep.py')}}}

@@ -14,10 +14,10 @@ import pandas as pd
 from .core import provenance, repo_root, save_table, write_json
 
 # %% auto #0
-__all__ = ['BOUNDS', 'WDIM_OWN', 'PAPER', 'GRIDS', 'COLUMNS', 'TIMES', 'TAPS', 'ACC', 'FIELDS', 'Run', 'runs_of', 'finished',
-           'sweep', 'interval', 'aggregate', 'keep_records', 'write_tables', 'load_table', 'describe_table',
-           'row_settings', 'setting_differences', 'side_by_side', 'plot_table', 'row_difference', 'claim',
-           'y_below_conv', 'baselines', 'check_table', 'main']
+__all__ = ['BOUNDS', 'WDIM_OWN', 'PAPER', 'GRIDS', 'COLUMNS', 'TIMES', 'OPTIONAL', 'TAPS', 'ACC', 'FIELDS', 'Run', 'table_seeds',
+           'table_eval', 'runs_of', 'finished', 'sweep', 'interval', 'aggregate', 'keep_records', 'write_tables',
+           'load_table', 'describe_table', 'row_settings', 'setting_differences', 'side_by_side', 'plot_table',
+           'row_difference', 'claim', 'y_below_conv', 'baselines', 'check_table', 'main']
 
 # %% ../nbs/13_sweep.ipynb #eecc8e47
 BOUNDS = ("jsd", "dv", "infonce")
@@ -37,7 +37,10 @@ def _tables() -> dict:
     nce = dict(mi_bound="infonce")   # DIM Table 4 augments NCE-based DIM(L): the first row is DIM Table 1's DIM(L), InfoNCE
     dim4 = [("DIM", "dim_l", nce), ("DIM (coord)", "dim_l", nce | dict(coord_weight=1.0)),
             ("DIM (occlude)", "dim_l", nce | dict(occlude=True)), ("DIM (coord + occlude)", "dim_l", nce | dict(coord_weight=1.0, occlude=True))]
-    return {"dim_table1": dim, "dim_table4": dim4, "wdim_table1": wdim, "mige_table1": mige, "mige_table4": mige4}
+    a4 = [(f"α {a}, β {b}, γ {g}", "dim_lg", dict(mi_bound="jsd", alpha=a, beta=b, gamma=g))   # DIM App. A.4 / Fig. 9: the
+          for a, b, g in [(a, b, 0.1) for a in (0.0, 0.5, 1.0) for b in (0.0, 0.1, 1.0) if a or b]   # global / local weights
+          + [(0.0, 1.0, g) for g in (0.0, 0.5, 1.0)]]                                               # and the prior's
+    return {"dim_table1": dim, "dim_table4": dim4, "wdim_table1": wdim, "mige_table1": mige, "mige_table4": mige4, "dim_a4": a4}
 
 # The papers' own numbers for the rows above (top-1 %, conv / fc / Y), typed from the tables they come from, with
 # their dataset: shown beside ours, never mixed into them. DIM(G) here trains with DIM's prior matching (gamma = 1),
@@ -62,9 +65,13 @@ GRIDS = {
     "quick": dict(preset="quick", dataset="fashion_mnist", seeds=(0, 1, 2), shared=dict(epochs=1, batch_size=64),   # the
                   # batch every committed table ran at; pinned so that later seeds match them (the train preset is at 128)
                   eval=dict(eval_train=10_000, eval_test=None, eval_options=dict(linear_taps=["y"])),   # the tables' only
-                  tables=_tables()),                                                                     # linear column
+                  tables=_tables(),                                                                      # linear column
+                  # DIM App. A.4 maps single runs (as Fig. 9 does), read against DIM Table 1's seed spread, and adds
+                  # reconstruction: the MS-SSIM of a decoder trained on the frozen code (DIM Table 3's measure)
+                  table_options=dict(dim_a4=dict(seeds=(0,), eval_options=dict(decoder_steps=1000)))),
     "paper": dict(preset="paper", dataset="cifar10", seeds=(0, 1, 2), shared={},
-                  eval=dict(eval_train=None, eval_test=None), tables=_tables()),
+                  eval=dict(eval_train=None, eval_test=None), tables=_tables(),
+                  table_options=dict(dim_a4=dict(eval_options=dict(decoder_steps=1000)))),
 }
 
 # %% ../nbs/13_sweep.ipynb #255225c3
@@ -76,16 +83,29 @@ class Run:
     preset: str
     seed: int
     settings: tuple = ()          # sorted (name, value) pairs: Config fields and method options
+    evaluation: str = ""          # JSON of the evaluation options its table adds to the grid's (part of the name)
 
     @property
     def name(self) -> str:
-        h = hashlib.sha1(json.dumps(self.settings, sort_keys=True, default=str).encode()).hexdigest()[:8]
+        key = [self.settings, self.evaluation] if self.evaluation else self.settings
+        h = hashlib.sha1(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:8]
         return f"{self.method}_{self.dataset}_{self.preset}_s{self.seed}_{h}"
 
     def parameters(self, out_dir, eval_params: dict) -> dict:
         "The papermill parameters of this run."
+        ev = dict(eval_params)
+        if self.evaluation: ev["eval_options"] = ev.get("eval_options", {}) | json.loads(self.evaluation)
         return dict(method=self.method, dataset=self.dataset, preset=self.preset, seed=self.seed, name=self.name,
-                    out_dir=str(out_dir), progress=False, **dict(self.settings), **eval_params)
+                    out_dir=str(out_dir), progress=False, **dict(self.settings), **ev)
+
+def table_seeds(grid: dict, table: str) -> tuple:
+    "The seeds `table` runs: its own `table_options` where it has them, else the grid's."
+    return tuple(grid.get("table_options", {}).get(table, {}).get("seeds", grid["seeds"]))
+
+def table_eval(grid: dict, table: str) -> dict:
+    "The evaluation parameters of `table`'s runs: the grid's, with the table's own `eval_options` merged in."
+    extra = grid.get("table_options", {}).get(table, {}).get("eval_options")
+    return grid["eval"] | {"eval_options": grid["eval"].get("eval_options", {}) | extra} if extra else grid["eval"]
 
 def runs_of(grid: dict, *, tables=None, methods=None, seeds=None) -> list[tuple[str, str, Run]]:
     "(table, row label, run) for every row and seed of `grid`, optionally only some tables, methods or seeds."
@@ -94,12 +114,14 @@ def runs_of(grid: dict, *, tables=None, methods=None, seeds=None) -> list[tuple[
     out = []
     for t, rows in grid["tables"].items():
         if tables and t not in tables: continue
+        ev = grid.get("table_options", {}).get(t, {}).get("eval_options")
+        ev = json.dumps(ev, sort_keys=True) if ev else ""
         for label, method, settings in rows:
             if methods and method not in methods: continue
-            for s in grid["seeds"]:
+            for s in table_seeds(grid, t):
                 if seeds is not None and s not in seeds: continue
                 kv = tuple(sorted({**grid["shared"], **settings}.items()))
-                out.append((t, label, Run(method, grid["dataset"], grid["preset"], s, kv)))
+                out.append((t, label, Run(method, grid["dataset"], grid["preset"], s, kv, ev)))
     return out
 
 # %% ../nbs/13_sweep.ipynb #3f72b903
@@ -161,6 +183,7 @@ COLUMNS = {"conv": ("probe", "conv", "mlp"), "fc": ("probe", "fc", "mlp"), "y": 
            "NDM": ("ndm",), "MINE I(X;Y)": ("mine",)}
 TIMES = {"train s": ("timing", "train_seconds"), "eval s": ("timing", "eval_seconds")}   # wall-clock per run; optional:
                                                                                           # older tables lack them
+OPTIONAL = {"MS-SSIM": ("msssim",)}   # only where a table's evaluation trains the decoder (DIM App. A.4); else no column
 
 def _get(d, path):
     for k in path:
@@ -191,14 +214,16 @@ def aggregate(grid: dict | str = "quick", out_dir="runs", records=None) -> dict[
         recs = []
         for label, evs in rows.items():
             r = dict(row=label)
-            for col, path in (COLUMNS | TIMES).items():
+            for col, path in (COLUMNS | TIMES | OPTIONAL).items():
                 m, h, n = interval([_get(e, path) for e in evs if e])
                 r[col], r[f"{col} ±95%"] = round(m, 4), (round(h, 4) if h is not None else None)
             r["seeds"] = sum(e is not None for e in evs)
             if label in PAPER.get(t, {}).get("rows", {}):
                 r |= {f"paper {c}": round(v / 100, 4) for c, v in zip(("conv", "fc", "y"), PAPER[t]["rows"][label])}
             recs.append(r)
-        out[t] = pd.DataFrame(recs)
+        df = pd.DataFrame(recs)
+        none = [c for c in OPTIONAL if df[c].isna().all()]
+        out[t] = df.drop(columns=none + [f"{c} ±95%" for c in none])
     return out
 
 # %% ../nbs/13_sweep.ipynb #994b4fd4
@@ -246,8 +271,8 @@ def write_tables(grid: dict | str = "quick", out_dir="runs", folder="tables") ->
     keep_records(grid, out_dir, records)   # the tables can be rewritten later without the runs' folders (checkpoints)
     paths = []
     for t, df in aggregate(grid, out_dir, records).items():
-        params = dict(grid=name, preset=grid["preset"], dataset=grid["dataset"], seeds=list(grid["seeds"]),
-                      shared=grid["shared"], eval=grid["eval"], rows={r[0]: [r[1], r[2]] for r in grid["tables"][t]},
+        params = dict(grid=name, preset=grid["preset"], dataset=grid["dataset"], seeds=list(table_seeds(grid, t)),
+                      shared=grid["shared"], eval=table_eval(grid, t), rows={r[0]: [r[1], r[2]] for r in grid["tables"][t]},
                       as_run=_as_run(grid, t, out_dir, records), run_commits=_run_commits(grid, t, out_dir, records))
         csv = save_table(df, f"{t}_{name}", params, folder=folder)
         p = provenance(params)
@@ -270,7 +295,7 @@ def load_table(table: str):
     "A quick-grid table indexed by row (paper columns joined from `PAPER` when the CSV lacks them) and its JSON."
     csv = repo_root() / "tables" / f"{table}_quick.csv"
     df, meta = pd.read_csv(csv).set_index("row"), json.loads(csv.with_suffix(".json").read_text())
-    if "paper conv" not in df:
+    if "paper conv" not in df and table in PAPER:
         rows = PAPER[table]["rows"]
         for i, c in enumerate(TAPS): df[f"paper {c}"] = [rows[r][i] / 100 if r in rows else math.nan for r in df.index]
     return df, meta
@@ -412,17 +437,17 @@ def check_table(df, meta, table):
     expected = [label for label, *_ in g["tables"][table]]
     assert list(df.index) == expected, (list(df.index), expected)
     assert meta["params"]["rows"] == {label: [m, s] for label, m, s in g["tables"][table]}, meta["params"]["rows"]
-    assert (meta["params"]["dataset"], meta["params"]["seeds"]) == (g["dataset"], list(g["seeds"])), meta["params"]
+    assert (meta["params"]["dataset"], meta["params"]["seeds"]) == (g["dataset"], list(table_seeds(g, table))), meta["params"]
     for c in COLUMNS: assert c in df and f"{c} ±95%" in df, c
-    for c in TAPS: assert f"paper {c}" in df, c
-    assert df.seeds.between(0, len(g["seeds"])).all(), df.seeds
+    for c in TAPS: assert f"paper {c}" in df or table not in PAPER, c
+    assert df.seeds.between(0, len(table_seeds(g, table))).all(), df.seeds
     done = df.seeds > 0
     acc = df.loc[done, list(ACC)]
     assert acc.notna().all().all() and ((acc >= 0) & (acc <= 1)).all().all(), acc
     assert df.loc[~done, list(COLUMNS)].isna().all().all()               # a row that has not run has no numbers
     half = df.loc[df.seeds >= 2, [f"{c} ±95%" for c in ACC]]
     assert half.notna().all().all() and (half >= 0).all().all(), half
-    for r, vals in PAPER[table]["rows"].items():
+    for r, vals in PAPER.get(table, {}).get("rows", {}).items():
         for c, v in zip(TAPS, vals): assert abs(df.at[r, f"paper {c}"] - v / 100) <= 1e-4, (r, c)
 
 # %% ../nbs/13_sweep.ipynb #9c9a3125
