@@ -7,7 +7,7 @@ FMNIST := /usr/share/datasets/fashion-mnist
 METHOD ?= wdim
 ARGS   ?=
 
-.PHONY: setup data browser run demo test lab tables notebooks docs export readme clean bench gpu-wheels gpu-check
+.PHONY: setup data browser run demo test lab tables analyses notebooks docs export readme clean bench gpu-wheels gpu-check
 
 setup: $(VENV)/.installed data
 
@@ -51,6 +51,23 @@ test: setup browser
 PRESET ?= quick
 tables: setup
 	$(BIN)/python -m wdim_nb.sweep --grid $(PRESET) $(ARGS)
+
+# The measurements beside the tables, each with the parameters of its committed files in figures/ (and tables/ for DIM
+# Table 3): DIM Table 3 and App. A.3 read the quick grid's run folders under runs/ (`make tables` first); the others
+# train their own small runs. Many CPU hours in all, one thread per script; each resumes or skips what it has finished.
+NN_RUNS = $(shell $(BIN)/python -c "from wdim_nb.sweep import GRIDS, runs_of; print(' '.join('runs/' + r.name for t, l, r in runs_of(GRIDS['quick'], tables=['wdim_table1'], seeds=[0]) if l in ('DIM(G)', 'DIM(JSD)', 'WDIM LGPC')))" 2>/dev/null)
+analyses: setup
+	$(BIN)/python scripts/dim_table3.py --runs runs --jobs 2
+	$(BIN)/python scripts/nearest_neighbours.py $(NN_RUNS) --labels "DIM(G)" "DIM(JSD)" "WDIM LGPC"
+	OMP_NUM_THREADS=1 $(BIN)/python scripts/wdim_stability.py --steps 1000 --seeds 2 --batch-sizes 16 32 64 128
+	OMP_NUM_THREADS=1 $(BIN)/python scripts/remine_table.py --epochs 1 --max-steps 400 --n-reference 10000 --seeds 5
+	OMP_NUM_THREADS=1 $(BIN)/python scripts/remine_explosion.py --steps 30000 --seeds 3
+	OMP_NUM_THREADS=1 $(BIN)/python scripts/ib_table.py --epochs 5 --seeds 3
+	OMP_NUM_THREADS=1 $(BIN)/python scripts/iic_table.py --wasserstein-steps 80 --wasserstein-seeds 0 1
+	OMP_NUM_THREADS=1 $(BIN)/python scripts/iic_curve.py --threads 1
+	OMP_NUM_THREADS=1 $(BIN)/python scripts/learning_curve.py --steps 1400 --evals 4
+	OMP_NUM_THREADS=1 $(BIN)/python scripts/code_collapse.py --steps 700
+	$(BIN)/papermill nbs/09_instability.ipynb /tmp/09_instability_large.ipynb -p scale large
 
 # Execute every numbered notebook in place at its default (fast) scale, so that it reads with its plots on GitHub;
 # figures they save go to a scratch folder (IN_TEST), the committed figures/ come from the recorded runs.
