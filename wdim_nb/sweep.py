@@ -98,13 +98,15 @@ class Run:
         return dict(method=self.method, dataset=self.dataset, preset=self.preset, seed=self.seed, name=self.name,
                     out_dir=str(out_dir), progress=False, **dict(self.settings), **ev)
 
+def _options(grid: dict, table: str) -> dict: return grid.get("table_options", {}).get(table, {})
+
 def table_seeds(grid: dict, table: str) -> tuple:
     "The seeds `table` runs: its own `table_options` where it has them, else the grid's."
-    return tuple(grid.get("table_options", {}).get(table, {}).get("seeds", grid["seeds"]))
+    return tuple(_options(grid, table).get("seeds", grid["seeds"]))
 
 def table_eval(grid: dict, table: str) -> dict:
     "The evaluation parameters of `table`'s runs: the grid's, with the table's own `eval_options` merged in."
-    extra = grid.get("table_options", {}).get(table, {}).get("eval_options")
+    extra = _options(grid, table).get("eval_options")
     return grid["eval"] | {"eval_options": grid["eval"].get("eval_options", {}) | extra} if extra else grid["eval"]
 
 def runs_of(grid: dict, *, tables=None, methods=None, seeds=None) -> list[tuple[str, str, Run]]:
@@ -114,7 +116,7 @@ def runs_of(grid: dict, *, tables=None, methods=None, seeds=None) -> list[tuple[
     out = []
     for t, rows in grid["tables"].items():
         if tables and t not in tables: continue
-        ev = grid.get("table_options", {}).get(t, {}).get("eval_options")
+        ev = _options(grid, t).get("eval_options")
         ev = json.dumps(ev, sort_keys=True) if ev else ""
         for label, method, settings in rows:
             if methods and method not in methods: continue
