@@ -87,7 +87,7 @@ def perturbation_figure(test, seed):
     x = to_float(test.images[:8])
     views = {"original": x}
     for name, o in MODELS.items():
-        if name in SHORT[1:] or name.startswith("augment, ") or "steps" in o: continue   # variants look like their model
+        if name in SHORT[1:] or name.startswith("augment, ") or {"steps", "batch_size"} & set(o): continue   # variants look like their model
         views[name] = CL.perturb(x, o["perturbation"], **CL.perturbation_params(CL.IICOptions(**o).__dict__))
     views["jitter (applied to both views)"] = CL.jitter(x, CL.IICOptions().jitter)
     fig, ax = plt.subplots(len(views), 8, figsize=(8, 1.15 * len(views)))
