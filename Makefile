@@ -54,7 +54,8 @@ tables: setup
 
 # The measurements beside the tables, each with the parameters of its committed files in figures/ (and tables/ for DIM
 # Table 3): DIM Table 3 and App. A.3 read the quick grid's run folders under runs/ (`make tables` first); the others
-# train their own small runs. Many CPU hours in all, one thread per script; each resumes or skips what it has finished.
+# train their own small runs. Many CPU hours in all, one thread per script; DIM Table 3, ReMINE Table 2, MIGE Table 3
+# and the IIC scripts resume or skip what they have finished, the others start over.
 NN_RUNS = $(shell $(BIN)/python -c "from wdim_nb.sweep import GRIDS, runs_of; print(' '.join('runs/' + r.name for t, l, r in runs_of(GRIDS['quick'], tables=['wdim_table1'], seeds=[0]) if l in ('DIM(G)', 'DIM(JSD)', 'WDIM LGPC')))" 2>/dev/null)
 analyses: setup
 	$(BIN)/python scripts/dim_table3.py --runs runs --jobs 2
