@@ -4,7 +4,7 @@ Codes x = sigmoid(N(0, 1)) in [0,1]^d (requires grad) against prior samples y ~ 
 cost |x - y|^2, float32 on the chosen device, every method on that device. Two comparisons per n:
   matched eps:      every method at our default eps (EPS_REL * median cost); GeomLoss at blur = sqrt(eps / 2), since its
                     p=2 cost is |x-y|^2 / 2, and its value doubled;
-  matched accuracy: every method at its fastest setting (of a small ladder of eps, tolerance, GeomLoss scaling) whose
+  matched accuracy: every method at its fastest setting (of a small ladder of eps, tolerance, eps-scaling factor) whose
                     value is within 1 % of exact OT (POT's ot.emd2 in float64 on the CPU, up to --exact-max-n). Up to
                     --full-ladder-max-n every rung is timed; above it the rungs are tried cheapest first and the first
                     one within 1 % is taken (the timings of the smaller n show the order), skipping tighter
@@ -55,8 +55,8 @@ def interleaved(fns, x, y, reps, budget_s, sync, warmup):
     return [statistics.median(t) for t in ts], vals
 
 
-def ours(eps, tol):
-    return lambda x, y: sinkhorn(x, y, eps, tol=tol, max_iter=2000, warn=False)
+def ours(eps, tol, scaling=0.5):
+    return lambda x, y: sinkhorn(x, y, eps, tol=tol, scaling=scaling, max_iter=2000, warn=False)
 
 
 def pot(eps, tol):
@@ -77,12 +77,13 @@ def geomloss(eps, scaling):
 
 # each method's ladder, cheapest first: (label, eps multiplier of our default eps, builder(eps))
 LADDERS = {
-    "ours": [(f"eps x{k:g}, tol {t:g}", k, (lambda t: lambda e: ours(e, t))(t)) for k in (4, 2, 1) for t in (1e-2, 1e-3)],
+    "ours": [(f"eps x{k:g}, tol {t:g}" + (f", scaling {s:g}" if s != 0.5 else ""), k, (lambda t, s: lambda e: ours(e, t, s))(t, s))
+             for k in (4, 2, 1) for t in (1e-2, 1e-3) for s in (0.5, 0.25)],   # scaling: the eps schedule, like GeomLoss's
     "pot_sinkhorn_log": [(f"eps x{k:g}, stopThr {t:g}", k, (lambda t: lambda e: pot(e, t))(t)) for k in (4, 2, 1) for t in (1e-2, 1e-3)],
     "geomloss_tensorized": [(f"eps x{k:g}, scaling {s:g}", k, (lambda s: lambda e: geomloss(e, s))(s))
                             for s in (0.5, 0.7, 0.9) for k in (1, 0.5, 0.25, 0.1)],
 }
-DEFAULTS = {"ours": 5, "pot_sinkhorn_log": 5, "geomloss_tensorized": 0}  # ladder index used at matched eps
+DEFAULTS = {"ours": 10, "pot_sinkhorn_log": 5, "geomloss_tensorized": 0}  # ladder index used at matched eps
 VALUE_IS_PC = {"ours", "pot_sinkhorn_log"}  # methods whose value is <P, C> (GeomLoss returns the regularised OT_eps)
 
 
