@@ -54,8 +54,8 @@ tables: setup
 
 # The measurements beside the tables, each with the parameters of its committed files in figures/ (and tables/ for DIM
 # Table 3): DIM Table 3 and App. A.3 read the quick grid's run folders under runs/ (`make tables` first); the others
-# train their own small runs. Many CPU hours in all, one thread per script; DIM Table 3, ReMINE Table 2, MIGE Table 3
-# and the IIC scripts resume or skip what they have finished, the others start over.
+# train their own small runs. Many CPU hours in all, one thread per script; DIM Table 3, ReMINE Table 2, MIGE Table 3,
+# the IIC scripts and the ReMINE staircase resume or skip what they have finished, the others start over.
 NN_RUNS = $(shell $(BIN)/python -c "from wdim_nb.sweep import GRIDS, runs_of; print(' '.join('runs/' + r.name for t, l, r in runs_of(GRIDS['quick'], tables=['wdim_table1'], seeds=[0]) if l in ('DIM(G)', 'DIM(JSD)', 'WDIM LGPC')))" 2>/dev/null)
 analyses: setup
 	$(BIN)/python scripts/dim_table3.py --runs runs --jobs 2
@@ -63,6 +63,7 @@ analyses: setup
 	OMP_NUM_THREADS=1 $(BIN)/python scripts/wdim_stability.py --steps 1000 --seeds 2 --batch-sizes 16 32 64 128
 	OMP_NUM_THREADS=1 $(BIN)/python scripts/remine_table.py --epochs 1 --max-steps 400 --n-reference 10000 --seeds 5
 	OMP_NUM_THREADS=1 $(BIN)/python scripts/remine_explosion.py --steps 30000 --seeds 3
+	OMP_NUM_THREADS=1 $(BIN)/python scripts/remine_staircase.py --steps 4000 --seeds 5 --lambdas 1 0.1 0.01 0.001 --jobs 2
 	OMP_NUM_THREADS=1 $(BIN)/python scripts/ib_table.py --epochs 5 --seeds 3
 	OMP_NUM_THREADS=1 $(BIN)/python scripts/iic_table.py --wasserstein-steps 80 --wasserstein-seeds 0 1
 	OMP_NUM_THREADS=1 $(BIN)/python scripts/iic_curve.py --threads 1

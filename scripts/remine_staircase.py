@@ -39,7 +39,7 @@ def _run(loss: str, lam: float, seed: int, steps: int, path: Path) -> Path:
     return path
 
 
-def main():
+def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=4000, help="steps per MI level (ReMINE, Poole et al.: 4000)")
     ap.add_argument("--seeds", type=int, default=5)
@@ -48,7 +48,8 @@ def main():
     ap.add_argument("--jobs", type=int, default=2, help="runs in parallel, one thread each")
     ap.add_argument("--cache", type=Path, default=Path("runs/remine_staircase"))
     ap.add_argument("--every", type=int, default=20, help="plot every n-th step")
-    a = ap.parse_args()
+    ap.add_argument("--folder", type=Path, default=None, help="where the tables and figures go (default figures/)")
+    a = ap.parse_args(argv)
     if a.steps < 2 or a.seeds < 1 or a.jobs < 1: ap.error("need --steps >= 2, --seeds >= 1, --jobs >= 1")
     if any(not (math.isfinite(l) and l > 0) for l in a.lambdas): ap.error("every --lambdas value must be > 0")
     a.cache.mkdir(parents=True, exist_ok=True)
@@ -75,7 +76,7 @@ def main():
     fig7 = runs[runs.remine_lambda.isin([0.0, lam1])]
     bv = bias_variance(fig7, by=("family", "regularised"))
     params = dict(base, remine_lambda=lam1)
-    save_table(bv, "instability_staircase", params)
+    save_table(bv, "instability_staircase", params, folder=a.folder)
     fig, axs = plt.subplots(2, 3, figsize=(16, 7.5), sharex=True)
     for ax, fam in zip(axs.flat, FAMILIES):
         for reg, color in ((False, "tab:blue"), (True, "tab:orange")):
@@ -90,11 +91,11 @@ def main():
     fig.suptitle(f"ReMINE Fig. 7: 20-D Gaussian staircase, seed 0 of {a.seeds} (light: raw, clipped to [-5, 15]; "
                  f"dark: EMA 0.99); {a.steps} steps per level, lambda = {lam1:g}")
     fig.tight_layout()
-    save_figure(fig, "instability_staircase", dict(params, ema_decay=0.99, shown_seed=0)); plt.close(fig)
+    save_figure(fig, "instability_staircase", dict(params, ema_decay=0.99, shown_seed=0), folder=a.folder); plt.close(fig)
 
     if len(a.lambdas) > 1:   # the regularisation weight: per seed, so that the figure can show the spread
         per_seed = bias_variance(runs, by=("family", "remine_lambda", "seed"))
-        save_table(per_seed, "instability_staircase_lambda", dict(base, lambdas=[0.0, *a.lambdas]))
+        save_table(per_seed, "instability_staircase_lambda", dict(base, lambdas=[0.0, *a.lambdas]), folder=a.folder)
         fig, axs = plt.subplots(2, 3, figsize=(15, 7), sharex=True)
         for ax, fam in zip(axs.flat, FAMILIES):
             g = per_seed[per_seed.family == fam].groupby(["remine_lambda", "true_mi"]).bias.agg(["mean", "min", "max"]).reset_index()
@@ -107,7 +108,7 @@ def main():
         fig.suptitle(f"Staircase bias per regularisation weight ({a.steps} steps per level, {a.seeds} seeds; "
                      "statistics over each level's second half)")
         fig.tight_layout()
-        save_figure(fig, "instability_staircase_lambda", dict(base, lambdas=[0.0, *a.lambdas])); plt.close(fig)
+        save_figure(fig, "instability_staircase_lambda", dict(base, lambdas=[0.0, *a.lambdas]), folder=a.folder); plt.close(fig)
 
 
 if __name__ == "__main__":
