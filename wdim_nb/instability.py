@@ -12,13 +12,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .bounds import fit_critic, correlated_gaussians, gaussian_mi
+from .bounds import fit_critic, correlated_gaussians, gaussian_mi, mi_bound
 from .models import ConcatCritic, SeparableCritic
 
 
 # %% auto #0
-__all__ = ['onehot_sample', 'onehot_mi', 'mi_to_rho', 'staircase_mi', 'train_critic', 'drift_slope', 'explosion_stats', 'ema',
-           'bias_variance', 'run_onehot', 'run_staircase', 'js_uniform_shift', 'wasserstein_1d']
+__all__ = ['onehot_sample', 'onehot_mi', 'mi_to_rho', 'staircase_mi', 'gaussian_log_ratio', 'optimal_critic_bound',
+           'train_critic', 'drift_slope', 'explosion_stats', 'ema', 'bias_variance', 'run_onehot', 'run_staircase',
+           'js_uniform_shift', 'wasserstein_1d']
 
 # %% ../nbs/09_instability.ipynb #527e3190
 def onehot_sample(batch_size: int, # B, number of pairs
@@ -45,6 +46,23 @@ def staircase_mi(step: int, # training step, 0-based
                  levels=(2.0, 4.0, 6.0, 8.0, 10.0)) -> float:
     "True MI (nats) at `step` of the staircase schedule; the last level holds after the schedule ends."
     return float(levels[min(step // steps_per_level, len(levels) - 1)])
+
+# %% ../nbs/09_instability.ipynb #52d0cd34
+def gaussian_log_ratio(x: torch.Tensor, # (B, d) samples of X
+                       y: torch.Tensor, # (B, d) samples of Y
+                       rho: float) -> torch.Tensor: # the correlation of `correlated_gaussians`
+    "Optimal critic of the correlated-Gaussian task on every pair: scores[i, j] = log p(y_j | x_i) / p(y_j), (B, B)."
+    if not -1 < rho < 1: raise ValueError(f"rho must be in (-1, 1), got {rho}")
+    s2, d = 1 - rho * rho, x.shape[-1]
+    return -0.5 * d * math.log(s2) - torch.cdist(rho * x, y).square() / (2 * s2) + 0.5 * (y * y).sum(-1)[None, :]
+
+def optimal_critic_bound(kind: str, mi: float, *, dim: int = 20, batch_size: int = 64, batches: int = 200,
+                         shifts=np.arange(-2.0, 3.01, 0.25), seed: int = 0, **bound_options) -> float:
+    "Mean over `batches` of `mi_bound(kind)` at the optimal critic + the best constant of `shifts`, on the Gaussian task."
+    gen = torch.Generator().manual_seed(seed)
+    S = [gaussian_log_ratio(*correlated_gaussians(batch_size, mi_to_rho(mi, dim), dim, generator=gen, dtype=torch.float64),
+                            mi_to_rho(mi, dim)) for _ in range(batches)]
+    return max(float(np.mean([mi_bound(s + c, kind, **bound_options).item() for s in S])) for c in shifts)
 
 # %% ../nbs/09_instability.ipynb #91d9cd47
 def train_critic(sample, # sample(step) -> (x, y), one batch of joint pairs
