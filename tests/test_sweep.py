@@ -128,3 +128,18 @@ def test_a_table_with_its_own_seeds_and_evaluation(tmp_path):
     assert "MS-SSIM" not in tabs["t"] and 0 < tabs["a4"].loc[0, "MS-SSIM"] <= 1
     meta = json.loads(write_tables(grid, tmp_path, tmp_path / "tables")[1].with_suffix(".json").read_text())["params"]
     assert meta["seeds"] == [1] and meta["eval"]["eval_options"] == dict(TINY["eval"]["eval_options"], decoder_steps=3)
+
+
+def test_the_paper_grid_declares_the_tables_of_other_datasets():
+    "CIFAR-100 and STL-10 tables train on their own dataset, share runs across papers, and carry the papers' numbers."
+    from wdim_nb.sweep import PAPER, table_dataset
+    g = GRIDS["paper"]
+    runs = {(t, label): r for t, label, r in runs_of(g, seeds=[0])}
+    assert {r.dataset for (t, _), r in runs.items() if t.endswith("stl10")} == {"stl10"}
+    assert {r.dataset for (t, _), r in runs.items() if t.endswith("cifar100")} == {"cifar100"}
+    assert runs[("dim_table1", "DIM(G), JSD")].dataset == "cifar10"
+    assert runs[("dim_table2_stl10", "DIM(G), JSD")] == runs[("mige_table2_stl10", "DIM (JSD)")]   # one run, two tables
+    assert runs[("mige_table2_stl10", "MIGE + RP to 512d")].method == "mige"
+    for t in ("dim_table1_cifar100", "dim_table2_stl10", "mige_table1_cifar100", "mige_table2_stl10"):
+        assert set(PAPER[t]["rows"]) == {label for label, *_ in g["tables"][t]}, t
+    assert {table_dataset(GRIDS["quick"], t) for t in GRIDS["quick"]["tables"]} == {"fashion_mnist"}

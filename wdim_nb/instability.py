@@ -47,7 +47,7 @@ def staircase_mi(step: int, # training step, 0-based
     "True MI (nats) at `step` of the staircase schedule; the last level holds after the schedule ends."
     return float(levels[min(step // steps_per_level, len(levels) - 1)])
 
-# %% ../nbs/09_instability.ipynb #52d0cd34
+# %% ../nbs/09_instability.ipynb #fdc87453
 def gaussian_log_ratio(x: torch.Tensor, # (B, d) samples of X
                        y: torch.Tensor, # (B, d) samples of Y
                        rho: float) -> torch.Tensor: # the correlation of `correlated_gaussians`

@@ -15,9 +15,9 @@ from .core import provenance, repo_root, save_table, write_json
 
 # %% auto #0
 __all__ = ['BOUNDS', 'WDIM_OWN', 'PAPER', 'GRIDS', 'COLUMNS', 'TIMES', 'OPTIONAL', 'TAPS', 'ACC', 'FIELDS', 'Run', 'table_seeds',
-           'table_eval', 'runs_of', 'finished', 'sweep', 'interval', 'aggregate', 'keep_records', 'write_tables',
-           'load_table', 'describe_table', 'row_settings', 'setting_differences', 'side_by_side', 'plot_table',
-           'row_difference', 'claim', 'y_below_conv', 'baselines', 'check_table', 'main']
+           'table_dataset', 'table_eval', 'runs_of', 'finished', 'sweep', 'interval', 'aggregate', 'keep_records',
+           'write_tables', 'load_table', 'describe_table', 'row_settings', 'setting_differences', 'side_by_side',
+           'plot_table', 'row_difference', 'claim', 'y_below_conv', 'baselines', 'check_table', 'main']
 
 # %% ../nbs/13_sweep.ipynb #eecc8e47
 BOUNDS = ("jsd", "dv", "infonce")
@@ -42,6 +42,14 @@ def _tables() -> dict:
           + [(0.0, 1.0, g) for g in (0.0, 0.5, 1.0)]]                                               # and the prior's
     return {"dim_table1": dim, "dim_table4": dim4, "wdim_table1": wdim, "mige_table1": mige, "mige_table4": mige4, "dim_a4": a4}
 
+def _other_datasets() -> dict:
+    "table -> (dataset, rows): the classification tables the papers print for datasets other than CIFAR-10 (`paper` grid)."
+    dim = [("DIM(G), JSD", "dim_g", dict(mi_bound="jsd"))] + [(f"DIM(L), {n}", "dim_l", dict(mi_bound=b))
+                                                             for b, n in (("jsd", "JSD"), ("infonce", "InfoNCE"))]
+    mige2 = [(label, m, s) for label, (_, m, s) in zip(("DIM (JSD)", "DIM (infoNCE)", "MIGE + RP to 512d"), _tables()["mige_table1"])]
+    return {"dim_table1_cifar100": ("cifar100", dim), "dim_table2_stl10": ("stl10", dim),   # Tiny ImageNet: no loader
+            "mige_table1_cifar100": ("cifar100", _tables()["mige_table1"]), "mige_table2_stl10": ("stl10", mige2)}
+
 # The papers' own numbers for the rows above (top-1 %, conv / fc / Y), typed from the tables they come from, with
 # their dataset: shown beside ours, never mixed into them. DIM(G) here trains with DIM's prior matching (gamma = 1),
 # hence MIGE Table 1's "+ PM" rows.
@@ -57,6 +65,16 @@ PAPER = {
     "dim_table4": dict(source="DIM Table 4, CIFAR-10 (printed Y, fc, conv; here conv, fc, Y)", rows={
         "DIM": (77.46, 73.33, 70.65), "DIM (coord)": (77.28, 73.89, 71.56), "DIM (occlude)": (76.77, 74.45, 72.87),
         "DIM (coord + occlude)": (77.27, 75.15, 73.99)}),
+    "dim_table1_cifar100": dict(source="DIM Table 1, CIFAR-100", rows={
+        "DIM(G), JSD": (27.68, 24.35, 19.98), "DIM(L), JSD": (48.13, 45.92, 39.60), "DIM(L), InfoNCE": (49.74, 47.72, 41.61)}),
+    "dim_table2_stl10": dict(source="DIM Table 2, STL-10 with random-crop pretraining (its fc layer is 4096 wide; the "
+                                    "semi-supervised fine-tuning column is not run here)", rows={
+        "DIM(G), JSD": (42.03, 30.82, 28.09), "DIM(L), JSD": (72.86, 70.85, 65.93), "DIM(L), InfoNCE": (72.57, 70.00, 67.08)}),
+    "mige_table1_cifar100": dict(source="MIGE Table 1, CIFAR-100", rows={
+        "DIM(G)+PM, JSD": (24.40, 18.22, 15.22), "DIM(G)+PM, InfoNCE": (25.51, 20.15, 15.35), "DIM + MIGE": (29.86, 27.91, 25.84)}),
+    "mige_table2_stl10": dict(source="MIGE Table 2, STL-10 (its DIM (JSD) row is DIM Table 2's DIM(G), printed there with "
+                                     "fc 30.82, here 30.28; MIGE without the projection is 'unaffordable' in the paper)", rows={
+        "DIM (JSD)": (42.03, 30.28, 28.09), "DIM (infoNCE)": (43.13, 35.80, 34.44), "MIGE + RP to 512d": (52.00, 48.14, 44.89)}),
     "mige_table4": dict(source="MIGE Table 4, CIFAR-10", rows={
         "DIM(L) (JSD)": (72.16, 67.99, 66.35), "DIM(L) (JSD + PM)": (73.25, 73.62, 66.96), "DIM(L) (infoNCE)": (75.05, 70.68, 69.24),
         "DIM(L) (infoNCE + PM)": (75.21, 75.57, 69.13), "MIGE": (59.72, 56.14, 54.01)})}
@@ -69,9 +87,10 @@ GRIDS = {
                   # DIM App. A.4 maps single runs (as Fig. 9 does), read against DIM Table 1's seed spread, and adds
                   # reconstruction: the MS-SSIM of a decoder trained on the frozen code (DIM Table 3's measure)
                   table_options=dict(dim_a4=dict(seeds=(0,), eval_options=dict(decoder_steps=1000)))),
-    "paper": dict(preset="paper", dataset="cifar10", seeds=(0, 1, 2), shared={},
-                  eval=dict(eval_train=None, eval_test=None), tables=_tables(),
-                  table_options=dict(dim_a4=dict(eval_options=dict(decoder_steps=1000)))),
+    "paper": dict(preset="paper", dataset="cifar10", seeds=(0, 1, 2), shared={},   # + the tables of other datasets
+                  eval=dict(eval_train=None, eval_test=None), tables=_tables() | {t: r for t, (_, r) in _other_datasets().items()},
+                  table_options=dict(dim_a4=dict(eval_options=dict(decoder_steps=1000)),
+                                     **{t: dict(dataset=d) for t, (d, _) in _other_datasets().items()})),
 }
 
 # %% ../nbs/13_sweep.ipynb #255225c3
@@ -104,6 +123,10 @@ def table_seeds(grid: dict, table: str) -> tuple:
     "The seeds `table` runs: its own `table_options` where it has them, else the grid's."
     return tuple(_options(grid, table).get("seeds", grid["seeds"]))
 
+def table_dataset(grid: dict, table: str) -> str:
+    "The dataset `table` trains on: its own `table_options` where it names one, else the grid's."
+    return _options(grid, table).get("dataset", grid["dataset"])
+
 def table_eval(grid: dict, table: str) -> dict:
     "The evaluation parameters of `table`'s runs: the grid's, with the table's own `eval_options` merged in."
     extra = _options(grid, table).get("eval_options")
@@ -123,7 +146,7 @@ def runs_of(grid: dict, *, tables=None, methods=None, seeds=None) -> list[tuple[
             for s in table_seeds(grid, t):
                 if seeds is not None and s not in seeds: continue
                 kv = tuple(sorted({**grid["shared"], **settings}.items()))
-                out.append((t, label, Run(method, grid["dataset"], grid["preset"], s, kv, ev)))
+                out.append((t, label, Run(method, table_dataset(grid, t), grid["preset"], s, kv, ev)))
     return out
 
 # %% ../nbs/13_sweep.ipynb #3f72b903
@@ -273,12 +296,12 @@ def write_tables(grid: dict | str = "quick", out_dir="runs", folder="tables") ->
     keep_records(grid, out_dir, records)   # the tables can be rewritten later without the runs' folders (checkpoints)
     paths = []
     for t, df in aggregate(grid, out_dir, records).items():
-        params = dict(grid=name, preset=grid["preset"], dataset=grid["dataset"], seeds=list(table_seeds(grid, t)),
+        params = dict(grid=name, preset=grid["preset"], dataset=table_dataset(grid, t), seeds=list(table_seeds(grid, t)),
                       shared=grid["shared"], eval=table_eval(grid, t), rows={r[0]: [r[1], r[2]] for r in grid["tables"][t]},
                       as_run=_as_run(grid, t, out_dir, records), run_commits=_run_commits(grid, t, out_dir, records))
         csv = save_table(df, f"{t}_{name}", params, folder=folder)
         p = provenance(params)
-        head = (f"# {t} ({name} grid: {grid['dataset']}, preset {grid['preset']})\n\n"
+        head = (f"# {t} ({name} grid: {params['dataset']}, preset {grid['preset']})\n\n"
                 f"Runs at commit {', '.join(params['run_commits']) or 'none'}, table written at {p['commit']}; "
                 f"{p['hardware']['cpu']} ({p['hardware']['cores']} cores), GPU: {p['hardware']['gpu']}. "
                 f"MLP probes (test accuracy), mean ± 95 % interval over the seeds that finished."
