@@ -9,8 +9,8 @@ import torch
 
 from wdim_nb.bounds import gaussian_mi
 from wdim_nb.models import ConcatCritic, SeparableCritic
-from wdim_nb.instability import (bias_variance, drift_slope, ema, explosion_stats,
-                                 js_uniform_shift, mi_to_rho, onehot_mi, onehot_sample, run_onehot, run_staircase,
+from wdim_nb.instability import (bias_variance, drift_slope, ema, explosion_stats, gaussian_log_ratio,
+                                 js_uniform_shift, optimal_critic_bound, mi_to_rho, onehot_mi, onehot_sample, run_onehot, run_staircase,
                                  staircase_mi, train_critic, wasserstein_1d)
 
 
@@ -128,3 +128,23 @@ def test_train_critic_stops_on_nonfinite_scores():
     df = train_critic(lambda s: onehot_sample(4, 3), Blow(), "dv", 10)
     assert len(df) == 1 and explosion_stats(df.max_abs_t, df.estimate)["first_nonfinite_step"] == 0
     with pytest.raises(ValueError, match="steps"): train_critic(lambda s: None, Blow(), "dv", 0)
+
+
+def test_gaussian_log_ratio_is_the_density_ratio_of_scipy():
+    "Every pair's score is log p(y_j | x_i) - log p(y_j), computed independently with SciPy's Gaussian densities."
+    from scipy.stats import multivariate_normal as mvn
+    rng = np.random.default_rng(0)
+    d, rho = 3, 0.7
+    x, y = torch.tensor(rng.standard_normal((4, d))), torch.tensor(rng.standard_normal((5, d)))
+    T = gaussian_log_ratio(x, y, rho)
+    assert T.shape == (4, 5)
+    ref = [[mvn(rho * xi, (1 - rho ** 2) * np.eye(d)).logpdf(yj) - mvn(np.zeros(d), np.eye(d)).logpdf(yj)
+            for yj in y.numpy()] for xi in x.numpy()]
+    np.testing.assert_allclose(T.numpy(), ref, rtol=1e-10, atol=1e-10)
+    with pytest.raises(ValueError, match="rho"): gaussian_log_ratio(x, y, -1.0)
+
+
+def test_optimal_critic_bounds_order_as_theory_says():
+    "At 6 nats and batch 64 a perfect critic lets NWJ reach the truth, while InfoNCE stays under log 64."
+    nwj, nce = (optimal_critic_bound(k, 6.0, batches=40) for k in ("nwj", "infonce"))
+    assert abs(nwj - 6.0) < 0.5 and nce <= math.log(64) < nwj
