@@ -2,7 +2,7 @@
 
 Every run trains `iic` (wdim_nb.clustering) with `wdim_nb.learner.fit` on the 60,000 training images and is evaluated
 with the method's own `evaluate` on the 10,000 test images: accuracy (Hungarian), NMI, ARI of the sub-head with the
-lowest training loss, beside k-means on raw pixels. Writes (all with provenance .json beside them):
+lowest training loss, and of the sub-head the others agree with most (`consensus_head`), beside k-means on raw pixels. Writes (all with provenance .json beside them):
   figures/iic_runs.csv          one row per (model, seed), rewritten after every run
   figures/iic_table.csv         per model: mean and 95 % Student-t interval over seeds
   figures/iic_perturbations.png the perturbation models on test images
@@ -79,7 +79,8 @@ def run_one(model, seed, a, test):
     km = rep["kmeans_pixels"]
     row = dict(model=model, seed=seed, steps=r["steps"], accuracy=rep["accuracy"], nmi=rep["nmi"], ari=rep["ari"],
                best_head=rep["best_head"], head_accuracy_min=min(h["accuracy"] for h in rep["heads"]),
-               head_accuracy_max=max(h["accuracy"] for h in rep["heads"]), train_seconds=train_s,
+               head_accuracy_max=max(h["accuracy"] for h in rep["heads"]), consensus_head=rep["consensus"]["head"],
+               **{f"consensus_{k}": rep["consensus"][k] for k in ("accuracy", "nmi", "ari")}, train_seconds=train_s,
                kmeans_accuracy=km["accuracy"], kmeans_nmi=km["nmi"], kmeans_ari=km["ari"])
     (r["run_dir"] / "clustering.json").write_text(json.dumps(rep, indent=1) + "\n")
     return row, r, rep
@@ -198,7 +199,8 @@ def main(argv=None):
         params = dict(steps=a.steps, wasserstein_steps=a.wasserstein_steps or a.steps, batch_size=a.batch_size, lr=a.lr,
                       seeds=a.seeds, wasserstein_seeds=a.wasserstein_seeds or a.seeds, threads=1, device="cpu",
                       dataset="fashion_mnist", train_images=60000, test_images=len(test), models={m: MODELS[names[m]] for m in a.models},
-                      options_defaults=CL.IICOptions().__dict__, head_selection="lowest moving-average training loss")
+                      options_defaults=CL.IICOptions().__dict__, head_selection="lowest moving-average training loss",
+                      consensus_selection="sub-head with the highest mean NMI to the other sub-heads, on the test images")
         for m in a.models:
             seeds = (a.wasserstein_seeds or a.seeds) if names[m] in SHORT else a.seeds
             for s in seeds:
@@ -213,6 +215,9 @@ def main(argv=None):
         r = dict(model=m, seeds=len(g), steps=int(g.steps.iloc[0]))
         for k in ("accuracy", "nmi", "ari"):
             r[f"{k}_mean"], r[f"{k}_lo"], r[f"{k}_hi"] = interval(g[k])
+        c = g.get("consensus_accuracy", pd.Series(dtype=float)).dropna()   # runs evaluated before the consensus rule: none
+        r["consensus_seeds"] = len(c)
+        r["consensus_accuracy_mean"], r["consensus_accuracy_lo"], r["consensus_accuracy_hi"] = interval(c) if len(c) else (math.nan,) * 3
         r["train_seconds_mean"] = g.train_seconds.mean()
         out.append(r)
     table = pd.DataFrame(out)

@@ -73,6 +73,17 @@ def test_gradient_moves_a_degenerate_solution_away():
 
 
 # --- evaluation
+def test_consensus_head_picks_the_partition_the_other_heads_share():
+    "Four heads that split the data one way up to renaming, two that split it their own ways: one of the four wins."
+    rng = np.random.default_rng(0)
+    shared = rng.integers(0, 10, 2000)
+    heads = [rng.permutation(10)[shared] for _ in range(4)] + [rng.integers(0, 10, 2000) for _ in range(2)]
+    order = [4, 0, 5, 1, 2, 3]                                   # the odd heads first: the pick is not by position
+    assert order[CL.consensus_head(np.stack([heads[i] for i in order], 1))] < 4
+    noisy = np.stack([np.where(rng.random(2000) < q, rng.integers(0, 10, 2000), shared) for q in (0.6, 0.1, 0.3)], 1)
+    assert CL.consensus_head(noisy) == 1                          # the least corrupted copy agrees most with the rest
+
+
 def test_hungarian_accuracy_of_a_permuted_labelling_is_one():
     y = np.arange(200) % 7
     s = CL.cluster_scores(y, (y * 3 + 2) % 7)
@@ -181,7 +192,8 @@ def test_fit_a_few_steps(tmp_path, options):
     assert 0 <= last["mi_main"] <= math.log(10) + 1e-4
     rep = r["method"].evaluate(r["models"], data, get_dataset("synthetic", "test", n=32, shape=shape), r["cfg"])
     assert set(rep) >= {"accuracy", "nmi", "ari", "best_head", "heads", "confusion", "kmeans_pixels"}
-    assert 0 <= rep["best_head"] < r["cfg"].options["heads"]
+    assert 0 <= rep["best_head"] < r["cfg"].options["heads"] and 0 <= rep["consensus"]["head"] < r["cfg"].options["heads"]
+    assert rep["consensus"]["accuracy"] == rep["heads"][rep["consensus"]["head"]]["accuracy"]
     out = r["encoder"](to_float(data.images[:4]))
     assert out["y"].shape == (4, 10) and torch.allclose(out["y"].sum(1), torch.ones(4), atol=1e-4)
 

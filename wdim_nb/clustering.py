@@ -19,7 +19,8 @@ from .methods import Method, register, fp32, unwrap
 __all__ = ['PERTURBATIONS', 'SCHEDULES', 'ENCODERS', 'joint_matrix', 'discrete_mi', 'iic_loss', 'augment', 'jitter', 'deform',
            'gaussian_smooth', 'random_field', 'random_deformation', 'image_mass', 'grid_points', 'w2_images',
            'random_classifier', 'adef_step', 'wasserstein_perturbation', 'perturb', 'VGGTrunk', 'DIMTrunk', 'IICNet',
-           'IICOptions', 'perturbation_params', 'IIC', 'cluster_scores', 'kmeans_pixels', 'clustering_report']
+           'IICOptions', 'perturbation_params', 'IIC', 'cluster_scores', 'kmeans_pixels', 'consensus_head',
+           'clustering_report']
 
 # %% ../nbs/10_clustering.ipynb #a7cf0a0d
 def joint_matrix(z: torch.Tensor,    # [B, C] cluster probabilities of the images x (rows sum to 1)
@@ -416,6 +417,14 @@ def kmeans_pixels(test, n_clusters: int = 10, *, seed: int = 0) -> dict:
         _KMEANS[key] = cluster_scores(test.labels.cpu().numpy(), a)
     return _KMEANS[key]
 
+def consensus_head(assign) -> int: # [N, heads] the cluster of each image under each sub-head
+    "The sub-head whose partition agrees most with the other sub-heads' (mean NMI): a choice made without labels."
+    from sklearn.metrics import normalized_mutual_info_score as nmi
+    assign = np.asarray(assign)
+    H = assign.shape[1]
+    agree = np.array([[nmi(assign[:, i], assign[:, j]) if i != j else 0.0 for j in range(H)] for i in range(H)])
+    return int(agree.sum(1).argmax())
+
 @torch.no_grad()
 def clustering_report(encoder: IICNet, test, *, seed: int = 0, kmeans: bool = True, batch_size: int = 500) -> dict:
     "Scores of every main sub-head on `test`, the selected one's (`encoder.best`, chosen without labels) on top, its confusion matrix."
@@ -428,6 +437,7 @@ def clustering_report(encoder: IICNet, test, *, seed: int = 0, kmeans: bool = Tr
     C = f.shape[1] // H
     counts = np.zeros((C, int(labels.max()) + 1), dtype=np.int64)
     np.add.at(counts, (assign[:, best], labels), 1)
-    return dict(heads[best], best_head=best, heads=heads, confusion=counts.tolist(), n_test=len(test),
+    c = consensus_head(assign)
+    return dict(heads[best], best_head=best, heads=heads, consensus=dict(heads[c], head=c), confusion=counts.tolist(), n_test=len(test),
                 cluster_sizes=np.bincount(assign[:, best], minlength=C).tolist(),
                 kmeans_pixels=kmeans_pixels(test, C, seed=seed) if kmeans else None)
