@@ -2,7 +2,7 @@
 4000 steps per level, 5 seeds, the six losses of ReMINE Table 1 and their regularised versions at lambda = 1, and
 optionally the regularised versions at smaller lambdas.
 
-    OMP_NUM_THREADS=1 python scripts/remine_staircase.py --steps 4000 --seeds 5 --lambdas 1 0.1 0.01 --jobs 2
+    OMP_NUM_THREADS=1 python scripts/remine_staircase.py --steps 4000 --seeds 5 --lambdas 1 0.1 0.01 0.001 --jobs 2
 
 Each run (loss, lambda, seed) is kept in `--cache` as it finishes, so a killed sweep resumes where it stopped.
 Writes figures/instability_staircase.{csv,json,png} (lambda = 1 beside the original losses: bias, variance and MSE
@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from wdim_nb.benchmarks import LOSSES, loss_options
+from wdim_nb.benchmarks import loss_options
 from wdim_nb.core import save_figure, save_table
 from wdim_nb.instability import bias_variance, ema, optimal_critic_bound, run_staircase
 
