@@ -21,6 +21,7 @@ Runs live in runs/iic_table/<model>_s<seed>/; rerunning continues or reuses them
     python scripts/iic_table.py --models deform_smooth_b512 --seeds 0 --out /tmp/iic/G0  # likewise 1 -> G1, 2 -> G2; merged
     python scripts/iic_table.py --models deform_smooth_h10 --seeds 0 1 2 --out /tmp/iic/H  # (re-evaluated with the consensus)
     python scripts/iic_table.py --models deform_smooth_h20 --seeds 0 --out /tmp/iic/J0   # likewise 1 -> J1, 2 -> J2; merged
+    python scripts/iic_table.py --models deform_smooth_h10_long --seeds 0 --out /tmp/iic/K0   # likewise 1 -> K1, 2 -> K2; merged
     python scripts/iic_table.py --models augment --seeds 0 --steps 20   # a smoke run
 """
 import argparse, json, math
@@ -48,6 +49,7 @@ MODELS = {   # name -> options of the iic method
     "deform, smoothed, batch 512": dict(perturbation="deform", smooth=3.0, batch_size=512),   # the batch's share
     "deform, smoothed, 10 heads": dict(perturbation="deform", smooth=3.0, heads=10),   # more sub-heads to choose from
     "deform, smoothed, 20 heads": dict(perturbation="deform", smooth=3.0, heads=20),
+    "deform, smoothed, 10 heads, 3x the steps": dict(perturbation="deform", smooth=3.0, heads=10, steps=2400),
     "deform, unsmoothed": dict(perturbation="deform", smooth=0.0),
     "augment + deform (smoothed)": dict(perturbation="augment+deform", smooth=3.0),   # the combination of the two
     "wasserstein": dict(perturbation="wasserstein"),
@@ -56,6 +58,7 @@ MODELS = {   # name -> options of the iic method
 SLUG = {"augment": "augment", "augment, no jitter": "augment_nojitter", "augment, 3 copies (batch 86)": "augment_x3", "deform, smoothed (sigma 3 px)": "deform_smooth", "deform, unsmoothed": "deform_raw",
         "deform, smoothed, 3x the steps": "deform_smooth_long", "deform, smoothed, batch 512": "deform_smooth_b512",
         "deform, smoothed, 10 heads": "deform_smooth_h10", "deform, smoothed, 20 heads": "deform_smooth_h20",
+        "deform, smoothed, 10 heads, 3x the steps": "deform_smooth_h10_long",
         "augment + deform (smoothed)": "augment_deform",
         "wasserstein": "wasserstein", "augment, at wasserstein's steps": "augment_short"}
 SHORT = ("wasserstein", "augment, at wasserstein's steps")   # models trained for --wasserstein-steps
