@@ -75,15 +75,17 @@ def geomloss(eps, scaling):
     return lambda x, y: 2 * loss(x, y)
 
 
-# each method's ladder, cheapest first: (label, eps multiplier of our default eps, builder(eps))
+# each method's ladder, cheapest first: (label, eps multiplier of our default eps, builder(eps)); each method gets a
+# loose stopping rung (tolerance 5e-2; GeomLoss, which has no tolerance, the eps-scaling factor 0.3)
 LADDERS = {
     "ours": [(f"eps x{k:g}, tol {t:g}" + (f", scaling {s:g}" if s != 0.5 else ""), k, (lambda t, s: lambda e: ours(e, t, s))(t, s))
-             for k in (4, 2, 1) for t in (1e-2, 1e-3) for s in (0.5, 0.25)],   # scaling: the eps schedule, like GeomLoss's
-    "pot_sinkhorn_log": [(f"eps x{k:g}, stopThr {t:g}", k, (lambda t: lambda e: pot(e, t))(t)) for k in (4, 2, 1) for t in (1e-2, 1e-3)],
+             for k in (4, 2, 1) for t in (5e-2, 1e-2, 1e-3) for s in (0.5, 0.25)],   # scaling: the eps schedule, like GeomLoss's
+    "pot_sinkhorn_log": [(f"eps x{k:g}, stopThr {t:g}", k, (lambda t: lambda e: pot(e, t))(t)) for k in (4, 2, 1) for t in (5e-2, 1e-2, 1e-3)],
     "geomloss_tensorized": [(f"eps x{k:g}, scaling {s:g}", k, (lambda s: lambda e: geomloss(e, s))(s))
-                            for s in (0.5, 0.7, 0.9) for k in (1, 0.5, 0.25, 0.1)],
+                            for s in (0.3, 0.5, 0.7, 0.9) for k in (1, 0.5, 0.25, 0.1)],
 }
-DEFAULTS = {"ours": 10, "pot_sinkhorn_log": 5, "geomloss_tensorized": 0}  # ladder index used at matched eps
+DEFAULTS = {m: [r[0] for r in LADDERS[m]].index(label) for m, label in   # ladder index used at matched eps: each one's default
+            {"ours": "eps x1, tol 0.001", "pot_sinkhorn_log": "eps x1, stopThr 0.001", "geomloss_tensorized": "eps x1, scaling 0.5"}.items()}
 VALUE_IS_PC = {"ours", "pot_sinkhorn_log"}  # methods whose value is <P, C> (GeomLoss returns the regularised OT_eps)
 
 

@@ -53,6 +53,7 @@ def _check_points(x, y):
     if x.shape[-1] != y.shape[-1]:
         raise ValueError(f"x and y must have the same feature dimension d, got x {tuple(x.shape)} and y {tuple(y.shape)}")
     if x.dtype != y.dtype: raise TypeError(f"x and y must share a dtype, got {x.dtype} and {y.dtype}")
+    if x.shape[:-2] == y.shape[:-2]: return  # the common case, without torch.broadcast_shapes' cost (tens of us)
     try: torch.broadcast_shapes(x.shape[:-2], y.shape[:-2])
     except RuntimeError: raise ValueError(f"batch dimensions of x {tuple(x.shape[:-2])} and y {tuple(y.shape[:-2])} do not broadcast")
 
@@ -160,7 +161,7 @@ def _solve_sym(C, loga, eps, *, max_iter, tol, scaling, check_every):
 def _solve_scaling(C, loga, logb, eps, *, max_iter, tol, scaling, check_every, omega):
     "Stabilised scaling-form Sinkhorn (matrix-vector products, potentials absorbed into the kernel), over-relaxed; same fixed point as `_solve`."
     dmax = C.amax().item()  # schedule from the largest diameter in the batch
-    if bool((eps == eps.flatten()[0]).all()): eps = eps.flatten()[0].item()  # one eps: plain floats, fewer kernels
+    if eps.dim() == 0 or bool((eps == eps.flatten()[0]).all()): eps = eps.flatten()[0].item()  # one eps: plain floats, fewer kernels
     emin = eps if isinstance(eps, float) else eps.min().item()
     n_stages = max(0, math.ceil(math.log(dmax / emin) / -math.log(scaling))) if dmax > emin else 0
     a, b = loga.exp(), logb.exp()
@@ -169,19 +170,20 @@ def _solve_scaling(C, loga, logb, eps, *, max_iter, tol, scaling, check_every, o
     lo = 0.5 * math.log(torch.finfo(C.dtype).tiny)  # clamp: no subnormal entries or products (15x slower on CPUs)
     ek = lambda e: e if isinstance(e, float) else e[..., None, None]  # eps shaped for (..., n, m)
     ev = lambda e: e if isinstance(e, float) else e[..., None]  # eps shaped for (..., n)
+    def descend(p, t, e): return p.sub(t.log_(), alpha=e) if isinstance(e, float) else p - ev(e) * t.log_()  # p - e log t
     buf = torch.empty_like(C)  # one kernel buffer, rewritten in place: fresh 4096^2 allocations cost page faults
     def kern(f, g, e):  # (..., n, m) exp((f_i + g_j - C_ij) / eps); entries <= ~1/b_j; no subnormals; 4 passes
         if isinstance(e, float): torch.add((g / e)[..., None, :], C, alpha=-1 / e, out=buf).add_((f / e)[..., :, None])
         else: torch.sub(g[..., None, :], C, out=buf).add_(f[..., :, None]).div_(ek(e))
         return buf.clamp_min_(lo).exp_()
-    if C.dim() == 2: mv, mvt = torch.mv, (lambda K, w: torch.mv(K.T, w))  # K w and K^T w
+    if C.dim() == 2: mv, mvt = torch.mv, (lambda K, w: w @ K)  # K w and K^T w (w K: no Python-level transpose)
     else: mv, mvt = (lambda K, w: (K @ w[..., None])[..., 0]), (lambda K, w: (w[..., None, :] @ K)[..., 0, :])
     for k in range(n_stages):  # one Sinkhorn sweep per eps, exactly the log-domain sweep of `_solve`
         e = max(eps, dmax * scaling ** k) if isinstance(eps, float) else torch.clamp_min(eps, dmax * scaling ** k)
         K = kern(f, g, e)
         t = mv(K, b)  # = 1 / u
-        f = f - ev(e) * t.log()
-        g = g - ev(e) * mvt(K, a / t).log()
+        s = mvt(K, a / t)  # = 1 / v after the f-update
+        f, g = descend(f, t, e), descend(g, s, e)
     K, u, v = kern(f, g, eps), torch.ones_like(a), torch.ones_like(b)
     it, err, hist, n_absorb = 0, float("inf"), [], 0
     while it < max_iter:
@@ -198,10 +200,10 @@ def _solve_scaling(C, loga, logb, eps, *, max_iter, tol, scaling, check_every, o
                 f, g, n_absorb = f + ev(eps) * u.log(), g + ev(eps) * v.log(), n_absorb + 1
                 K, u, v = kern(f, g, eps), torch.ones_like(a), torch.ones_like(b)
                 continue
-        # over-relaxation (Thibault et al. 2017): u^(1-w) (1/t)^w = u (u t)^(-w)
-        u = 1 / t if omega == 1 else u * (u * t).pow_(-omega)
+        # over-relaxation (Thibault et al. 2017): u^(1-w) (1/t)^w = u (u t)^(-w); in place in t's buffer
+        u = t.reciprocal_() if omega == 1 else t.mul_(u).pow_(-omega).mul_(u)
         t = mvt(K, a * u)
-        v = 1 / t if omega == 1 else v * (v * t).pow_(-omega)
+        v = t.reciprocal_() if omega == 1 else t.mul_(v).pow_(-omega).mul_(v)
     v = 1 / mvt(K, a * u); u = 1 / mv(K, b * v)  # a plain final sweep: the row marginal is then exact
     P = K.mul_((a * u)[..., :, None]).mul_((b * v)[..., None, :])  # in place: K is not needed any more
     f, g = f + ev(eps) * u.log(), g + ev(eps) * v.log()
@@ -231,8 +233,8 @@ class _Envelope(torch.autograd.Function):
 # %% ../nbs/02_sinkhorn.ipynb #eea7f269
 GRADS = ("envelope", "unrolled")  # valid `grad=` choices
 
-def _ot(x, y, a, b, eps, cost, grad, opts, sym=False, C=None):
-    "One entropic OT problem; returns (<P, C>, OT_eps dual value, log dict), differentiable per `grad`."
+def _ot(x, y, a, b, eps, cost, grad, opts, sym=False, C=None, want_dual=True):
+    "One entropic OT problem; returns (<P, C>, OT_eps dual value (None if not `want_dual`), log dict), differentiable per `grad`."
     loga, logb = a.detach().log(), b.detach().log()
     omega = opts.pop("omega")
     dual = lambda f, g, P: (f * a).sum(-1) + (g * b).sum(-1) - eps * (P.sum((-2, -1)) - 1)  # = OT_eps at convergence
@@ -248,9 +250,9 @@ def _ot(x, y, a, b, eps, cost, grad, opts, sym=False, C=None):
             f, g, info = _solve(C, loga, logb, eps, sym=sym, **opts)
             P, info["fallback"] = _plan(C, loga, logb, f, g, eps), "log-domain"
         else: f, g, P, info = res
-        lin, reg = (P * C).sum((-2, -1)), dual(f, g, P)
+        lin, reg = (P * C).sum((-2, -1)), dual(f, g, P) if want_dual else None
     env = lambda v: _Envelope.apply(x, y, a, b, v, P, f, g, C, cost)
-    return env(lin), env(reg), dict(f=f, g=g, plan=P, **info)
+    return env(lin), env(reg) if want_dual else None, dict(f=f, g=g, plan=P, **info)
 
 # %% ../nbs/02_sinkhorn.ipynb #f7245606
 def sinkhorn(
@@ -278,20 +280,23 @@ def sinkhorn(
     if not 0 < scaling < 1: raise ValueError(f"scaling must lie in (0, 1), got {scaling}")
     if max_iter < 1 or check_every < 1: raise ValueError("max_iter and check_every must be >= 1")
     if not 1 <= omega < 2: raise ValueError(f"omega must lie in [1, 2), got {omega}")
-    bs = torch.broadcast_shapes(x.shape[:-2], y.shape[:-2])
-    x, y = x.expand(bs + x.shape[-2:]), y.expand(bs + y.shape[-2:])
+    if x.shape[:-2] != y.shape[:-2]:
+        bs = torch.broadcast_shapes(x.shape[:-2], y.shape[:-2])
+        x, y = x.expand(bs + x.shape[-2:]), y.expand(bs + y.shape[-2:])
+    bs = x.shape[:-2]
     n, m = x.shape[-2], y.shape[-2]
     a, b = _weights(a, "a", bs + (n,), x), _weights(b, "b", bs + (m,), x)
     with torch.no_grad(): C = cost_matrix(x, y, cost)  # (..., n, m); gradients come from _Envelope or the unrolled graph
     if eps is None:  # median of (at most ~65k) cost entries, per batch element
         Cf = C.flatten(-2)
         eps = EPS_REL * Cf[..., :: max(1, Cf.shape[-1] // 65536)].median(-1).values
+    ok = eps > 0 and math.isfinite(eps) if isinstance(eps, (int, float)) else None   # a number: checked without tensor ops
     eps = torch.as_tensor(eps, dtype=x.dtype, device=x.device).detach()
-    if not bool((eps > 0).all()) or not bool(torch.isfinite(eps).all()):
+    if not (ok if ok is not None else bool(((eps > 0) & torch.isfinite(eps)).all())):
         raise ValueError(f"eps must be finite and > 0 (got {eps.flatten()[:4].tolist()}); for identical clouds pass an explicit eps")
     eps = eps.expand(bs)
     opts = dict(max_iter=max_iter, tol=tol, scaling=scaling, check_every=check_every, omega=omega)
-    lin, dual, info = _ot(x, y, a, b, eps, cost, grad, dict(opts), C=C)
+    lin, dual, info = _ot(x, y, a, b, eps, cost, grad, dict(opts), C=C, want_dual=debias or log)   # the dual: only if used
     info.update(eps=eps, value_linear=lin, value_reg=dual)
     errs = [info["err"]]
     if debias:
