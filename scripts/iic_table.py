@@ -139,12 +139,12 @@ def confusion_figure(run, rep, test, model):
     fig, ax = plt.subplots(1, 2, figsize=(11, 4.4))
     im = ax[0].imshow(counts[order], cmap="Blues")
     ax[0].set(xticks=range(10), yticks=range(10), xticklabels=test.classes, yticklabels=[f"cluster {c}" for c in order],
-              title=f"{model}, seed {run['cfg'].seed}: test images per (cluster, class)")
+              title=f"{model}, seed {run['cfg'].seed}:\ntest images per (cluster, class)")
     ax[0].tick_params(axis="x", labelrotation=60, labelsize=7); ax[0].tick_params(axis="y", labelsize=7)
     for i in range(10):
         for j in range(10): ax[0].text(j, i, counts[order][i, j], ha="center", va="center", fontsize=6)
     im = ax[1].imshow(P, cmap="viridis"); fig.colorbar(im, ax=ax[1], fraction=0.046)
-    ax[1].set(title=f"joint P(z, z') on {n} test pairs (x, g(x)); I = {CL.discrete_mi(torch.tensor(P)).item():.3f} nats",
+    ax[1].set(title=f"joint P(z, z') on {n} test pairs (x, g(x));\nI = {CL.discrete_mi(torch.tensor(P)).item():.3f} nats",
               xticks=range(10), yticks=range(10), xticklabels=order, yticklabels=order, xlabel="cluster of g(x)", ylabel="cluster of x")
     fig.tight_layout()
     return fig
