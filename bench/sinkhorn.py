@@ -12,7 +12,8 @@ cost |x - y|^2, float32 on the chosen device, every method on that device. Two c
 For each reported row `conv_err` is also given: the distance of the value from a float64 Sinkhorn converged to 1e-5 at the
 same eps (for ours and POT, whose values are both <P, C>), i.e. how far each method stopped from its own fixed point.
 Every other rung timed is kept as a row with comparison "other setting tried" (its value and error against exact OT).
-Times are medians over --reps runs of (value, grad wrt x), run round-robin; ratios are to ours in the same setting and run.
+Times are medians over --reps samples of (value, grad wrt x), run round-robin, each sample a batch of back-to-back calls
+lasting at least SAMPLE_S (one call when a call is slower); ratios are to ours in the same setting and run.
 
     python bench/sinkhorn.py                                   # n in 64 256 1024 4096, CPU, figures/sinkhorn_bench.csv
     python bench/sinkhorn.py --device cuda --out DIR/sinkhorn_bench_cuda.csv
@@ -32,25 +33,30 @@ try: from geomloss import SamplesLoss
 except Exception as e: SamplesLoss, GEOMLOSS_ERROR = None, f"{type(e).__name__}: {e}"
 
 
-def fwd_bwd(fn, x, y, sync):
-    "Wall time (s) of value = fn(x, y); value.backward(); and the value."
-    xg = x.detach().clone().requires_grad_(True)
+def fwd_bwd(fn, x, y, sync, calls=1):
+    "Wall time (s) per call of value = fn(x, y); value.backward(), over `calls` back-to-back calls; and the value."
+    xs = [x.detach().clone().requires_grad_(True) for _ in range(calls)]
     sync(); t = time.perf_counter()
-    v = fn(xg, y)
-    v.backward()
+    for xg in xs:
+        v = fn(xg, y)
+        v.backward()
     sync()
-    return time.perf_counter() - t, v.item()
+    return (time.perf_counter() - t) / calls, v.item()
+
+
+SAMPLE_S = 0.02  # a timing sample lasts at least this long: sub-millisecond calls are timed in batches, not one by one
 
 
 def interleaved(fns, x, y, reps, budget_s, sync, warmup):
-    "Median time of each fn, the reps run round-robin so that load changes hit all methods alike."
-    if warmup:
-        for fn in fns: fwd_bwd(fn, x, y, sync)
-    ts, vals = [[] for _ in fns], [None] * len(fns)
+    "Median time per call of each fn over `reps` samples, run round-robin so that load changes hit all methods alike."
+    first = [fwd_bwd(fn, x, y, sync) for fn in fns]   # sizes each fn's batch of calls per sample
+    calls = [max(1, math.ceil(SAMPLE_S / t)) for t, _ in first]
+    ts = [[t] if c == 1 and not warmup else [] for (t, _), c in zip(first, calls)]   # a slow first call is a sample (CPU)
+    vals = [v for _, v in first]
     for r in range(reps):
         for i, fn in enumerate(fns):
-            if r and sum(ts[i]) > budget_s: continue  # slow ones: fewer repeats
-            t, vals[i] = fwd_bwd(fn, x, y, sync)
+            if len(ts[i]) >= reps or (ts[i] and sum(ts[i]) * calls[i] > budget_s): continue  # slow ones: fewer repeats
+            t, vals[i] = fwd_bwd(fn, x, y, sync, calls[i])
             ts[i].append(t)
     return [statistics.median(t) for t in ts], vals
 
