@@ -38,7 +38,10 @@ def cost_matrix(
     shift = ((x.sum(-2, keepdim=True) + y.sum(-2, keepdim=True)) / (x.shape[-2] + y.shape[-2])).detach()  # broadcasts
     xc, yc = x - shift, y - shift
     xx, yy = (xc * xc).sum(-1)[..., :, None], (yc * yc).sum(-1)[..., None, :]
-    sq = (xx + yy - 2 * (xc @ yc.transpose(-1, -2))).clamp_min(0)
+    if torch.is_grad_enabled() and (x.requires_grad or y.requires_grad):
+        sq = (xx + yy - 2 * (xc @ yc.transpose(-1, -2))).clamp_min(0)
+    else:  # the same, with one (n, m) allocation: fresh large buffers cost a page fault every 4 KiB
+        sq = (xc @ yc.transpose(-1, -2)).mul_(-2).add_(xx).add_(yy).clamp_min_(0)
     return sq if cost == "sqeuclidean" else _euclidean(sq, x, y, xx, yy)
 
 # %% ../nbs/02_sinkhorn.ipynb #6f6707ff
@@ -250,7 +253,8 @@ def _ot(x, y, a, b, eps, cost, grad, opts, sym=False, C=None, want_dual=True):
             f, g, info = _solve(C, loga, logb, eps, sym=sym, **opts)
             P, info["fallback"] = _plan(C, loga, logb, f, g, eps), "log-domain"
         else: f, g, P, info = res
-        lin, reg = (P * C).sum((-2, -1)), dual(f, g, P) if want_dual else None
+        lin = torch.einsum("...ij,...ij->...", P, C)   # <P, C> without an (n, m) temporary
+        reg = dual(f, g, P) if want_dual else None
     env = lambda v: _Envelope.apply(x, y, a, b, v, P, f, g, C, cost)
     return env(lin), env(reg) if want_dual else None, dict(f=f, g=g, plan=P, **info)
 
