@@ -272,3 +272,14 @@ def test_cuda_matches_cpu():
     v32.backward()
     W = ot.emd2(_unif(64), _unif(64), cost_matrix(x, y)).item()
     assert abs(v32.item() - W) <= 0.01 * W and torch.isfinite(xg.grad).all()
+
+
+def test_cost_matrix_same_with_and_without_grad():
+    "The in-place path (no gradient) and the autograd path give the same matrix, equal to ot.dist, batched or not."
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.rand(3, 20, 5, generator=g, dtype=torch.float64), torch.rand(3, 30, 5, generator=g, dtype=torch.float64)
+    with torch.no_grad(): c0 = cost_matrix(x, y)
+    c1 = cost_matrix(x.requires_grad_(), y)
+    assert c1.requires_grad and not c0.requires_grad
+    torch.testing.assert_close(c0, c1.detach(), rtol=0, atol=1e-12)
+    torch.testing.assert_close(c0[1], torch.as_tensor(ot.dist(x[1].detach().numpy(), y[1].numpy())), rtol=0, atol=1e-12)
