@@ -22,6 +22,7 @@ Runs live in runs/iic_table/<model>_s<seed>/; rerunning continues or reuses them
     python scripts/iic_table.py --models deform_smooth_h10 --seeds 0 1 2 --out /tmp/iic/H  # (re-evaluated with the consensus)
     python scripts/iic_table.py --models deform_smooth_h20 --seeds 0 --out /tmp/iic/J0   # likewise 1 -> J1, 2 -> J2; merged
     python scripts/iic_table.py --models deform_smooth_h10_long --seeds 0 --out /tmp/iic/K0   # likewise 1 -> K1, 2 -> K2; merged
+    python scripts/iic_table.py --models deform_smooth_h10_jit1 --seeds 0 --out /tmp/iic/L0   # likewise 1 -> L1, 2 -> L2; merged
     python scripts/iic_table.py --models augment --seeds 0 --steps 20   # a smoke run
 """
 import argparse, json, math
@@ -50,6 +51,7 @@ MODELS = {   # name -> options of the iic method
     "deform, smoothed, 10 heads": dict(perturbation="deform", smooth=3.0, heads=10),   # more sub-heads to choose from
     "deform, smoothed, 20 heads": dict(perturbation="deform", smooth=3.0, heads=20),
     "deform, smoothed, 10 heads, 3x the steps": dict(perturbation="deform", smooth=3.0, heads=10, steps=2400),
+    "deform, smoothed, 10 heads, jitter g(x) only": dict(perturbation="deform", smooth=3.0, heads=10, jitter_views="perturbed"),   # IIC's one-view jitter
     "deform, unsmoothed": dict(perturbation="deform", smooth=0.0),
     "augment + deform (smoothed)": dict(perturbation="augment+deform", smooth=3.0),   # the combination of the two
     "wasserstein": dict(perturbation="wasserstein"),
@@ -59,6 +61,7 @@ SLUG = {"augment": "augment", "augment, no jitter": "augment_nojitter", "augment
         "deform, smoothed, 3x the steps": "deform_smooth_long", "deform, smoothed, batch 512": "deform_smooth_b512",
         "deform, smoothed, 10 heads": "deform_smooth_h10", "deform, smoothed, 20 heads": "deform_smooth_h20",
         "deform, smoothed, 10 heads, 3x the steps": "deform_smooth_h10_long",
+        "deform, smoothed, 10 heads, jitter g(x) only": "deform_smooth_h10_jit1",
         "augment + deform (smoothed)": "augment_deform",
         "wasserstein": "wasserstein", "augment, at wasserstein's steps": "augment_short"}
 SHORT = ("wasserstein", "augment, at wasserstein's steps")   # models trained for --wasserstein-steps
@@ -110,7 +113,7 @@ def perturbation_figure(test, seed):
 
 @torch.no_grad()
 def joint_on_test(run, test):
-    "P(z, z') of the run's selected head over test pairs (x, g(x)), both views jittered as in training (the slow model: 1000 images)."
+    "P(z, z') of the run's selected head over test pairs (x, g(x)), jittered as in training (the slow model: 1000 images)."
     enc, o = run["encoder"].eval(), run["cfg"].options
     n = 1000 if o["perturbation"] == "wasserstein" else len(test)
     clf = run["method"].classifier(run["cfg"], tuple(test.images.shape[1:]), "cpu") if o["perturbation"] == "wasserstein" else None
@@ -119,7 +122,8 @@ def joint_on_test(run, test):
     for i in range(0, n, 1000):
         x = to_float(test.images[i:i + 1000])
         xp = CL.perturb(x, o["perturbation"], classifier=clf, **CL.perturbation_params(o))
-        z, zp = enc(CL.jitter(x, o["jitter"]))["y"], enc(CL.jitter(xp, o["jitter"]))["y"]
+        both = o.get("jitter_views", "both") == "both"
+        z, zp = enc(CL.jitter(x, o["jitter"]) if both else x)["y"], enc(CL.jitter(xp, o["jitter"]))["y"]
         P = P + CL.joint_matrix(z.double(), zp.double()) * len(x)
     return (P / n).numpy(), n
 

@@ -16,10 +16,10 @@ from . import models as M
 from .methods import Method, register, fp32, unwrap
 
 # %% auto #0
-__all__ = ['PERTURBATIONS', 'SCHEDULES', 'ENCODERS', 'joint_matrix', 'discrete_mi', 'iic_loss', 'augment', 'jitter', 'deform',
-           'gaussian_smooth', 'random_field', 'random_deformation', 'image_mass', 'grid_points', 'w2_images',
-           'random_classifier', 'adef_step', 'wasserstein_perturbation', 'perturb', 'VGGTrunk', 'DIMTrunk', 'IICNet',
-           'IICOptions', 'perturbation_params', 'IIC', 'cluster_scores', 'kmeans_pixels', 'consensus_head',
+__all__ = ['PERTURBATIONS', 'SCHEDULES', 'ENCODERS', 'JITTER_VIEWS', 'joint_matrix', 'discrete_mi', 'iic_loss', 'augment',
+           'jitter', 'deform', 'gaussian_smooth', 'random_field', 'random_deformation', 'image_mass', 'grid_points',
+           'w2_images', 'random_classifier', 'adef_step', 'wasserstein_perturbation', 'perturb', 'VGGTrunk', 'DIMTrunk',
+           'IICNet', 'IICOptions', 'perturbation_params', 'IIC', 'cluster_scores', 'kmeans_pixels', 'consensus_head',
            'clustering_report']
 
 # %% ../nbs/10_clustering.ipynb #a7cf0a0d
@@ -274,7 +274,7 @@ class IICNet(nn.Module):
         return out
 
 # %% ../nbs/10_clustering.ipynb #52eb85a3
-SCHEDULES, ENCODERS = ("alternate", "sum"), ("vgg", "dim")
+SCHEDULES, ENCODERS, JITTER_VIEWS = ("alternate", "sum"), ("vgg", "dim"), ("both", "perturbed")
 
 @dataclass
 class IICOptions:
@@ -289,7 +289,8 @@ class IICOptions:
     translate: float = 0.1         # augment: shift, fraction of the side
     crop_scale: float = 0.7        # augment: smallest kept area of the resized crop
     flip: float = 0.5              # augment: horizontal flip probability
-    jitter: float = 0.4            # brightness / contrast jitter of both views, every model (0: none)
+    jitter: float = 0.4            # brightness / contrast jitter, every model (0: none)
+    jitter_views: str = "both"     # which views are jittered: both (x and g(x), each its own draw) or perturbed (g(x), as IIC)
     repeats: int = 1               # perturbed copies of each image per batch (IIC's repeats): B·repeats pairs a step
     amplitude: float = 1.0         # deform: RMS displacement, pixels
     smooth: float = 3.0            # deform: Gaussian smoothing width, pixels (0: unsmoothed)
@@ -317,6 +318,7 @@ class IICOptions:
         need(0 < self.crop_scale <= 1, f"crop_scale={self.crop_scale} must be in (0, 1]")
         need(0 <= self.flip <= 1, f"flip={self.flip} must be a probability in [0, 1]")
         need(0 <= self.jitter < 1, f"jitter={self.jitter} must be in [0, 1)")
+        need(self.jitter_views in JITTER_VIEWS, f"jitter_views={self.jitter_views!r} is unknown; valid: {', '.join(JITTER_VIEWS)}")
         need(self.repeats >= 1, f"repeats={self.repeats} must be >= 1")
         for k in ("amplitude", "smooth", "adef_smooth"): need(getattr(self, k) >= 0, f"{k}={getattr(self, k)} must be >= 0")
         for k in ("radius", "eta", "adef_step", "w2_eps"): need(getattr(self, k) > 0, f"{k}={getattr(self, k)} must be > 0")
@@ -370,7 +372,8 @@ class IIC(Method):
         B = len(x)
         clf = self.classifier(cfg, tuple(x.shape[1:]), x.device) if o["perturbation"] == "wasserstein" else None
         xp, diag = perturb(x, o["perturbation"], classifier=clf, log=True, **perturbation_params(o))
-        x, xp = jitter(x, o["jitter"]), jitter(xp.to(x.dtype), o["jitter"])   # both views, independently
+        if o["jitter_views"] == "both": x, xp = jitter(x, o["jitter"]), jitter(xp.to(x.dtype), o["jitter"])   # independent draws
+        else: xp = jitter(xp.to(x.dtype), o["jitter"])
         enc = models["encoder"]
         out = enc(torch.cat([x, xp]))
         with fp32(x):
