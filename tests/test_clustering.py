@@ -171,6 +171,7 @@ def test_registered_without_labels():
     (dict(flip=2.0), "probability"),
     (dict(jitter=1.0), "jitter=1.0 must be in"),
     (dict(repeats=0), "repeats=0 must be >= 1"),
+    (dict(jitter_views="one"), "both, perturbed"),
     (dict(heads="5"), "expected int"),
     (dict(colour=True), "unknown key"),
 ])
@@ -208,6 +209,20 @@ def test_repeats_pair_each_image_with_several_perturbations(repeats):
     x = to_float(get_dataset("synthetic", n=4, shape=SHAPE).images)
     terms, _ = method.loss(models, x, c)
     assert seen == [2 * 4 * repeats] and torch.isfinite(terms["main"])   # [x; g(x)] over 4 * repeats pairs
+
+
+@pytest.mark.parametrize("views", ["both", "perturbed"])
+def test_jitter_views_leave_the_clean_view_alone_only_when_asked(views):
+    "jitter_views='perturbed' (IIC's pipelines) feeds x itself; 'both' jitters x too. g(x) is jittered either way."
+    c = check(cfg(jitter_views=views, perturbation="deform", amplitude=0.0), data=False)   # zero field: g(x) = x before jitter
+    method = get_method("iic")
+    models = method.build(c, SHAPE)
+    seen = []
+    models["encoder"].register_forward_pre_hook(lambda m, args: seen.append(args[0]))
+    x = to_float(get_dataset("synthetic", n=8, shape=SHAPE).images)
+    torch.manual_seed(0); method.loss(models, x, c)
+    clean, pert = seen[0][:8], seen[0][8:]
+    assert torch.equal(clean, x) == (views == "perturbed") and not torch.allclose(pert, x)
 
 
 def test_method_state_round_trips(tmp_path, ds):
