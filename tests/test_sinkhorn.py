@@ -274,8 +274,8 @@ def test_cuda_matches_cpu():
     assert abs(v32.item() - W) <= 0.01 * W and torch.isfinite(xg.grad).all()
 
 
-def test_cost_matrix_same_with_and_without_grad():
-    "The in-place path (no gradient) and the autograd path give the same matrix, equal to ot.dist, batched or not."
+def test_cost_matrix_matches_ot_dist_with_and_without_grad():
+    "Built in place, the cost matrix is the same with and without autograd recording, equals ot.dist, and is differentiable."
     g = torch.Generator().manual_seed(0)
     x, y = torch.rand(3, 20, 5, generator=g, dtype=torch.float64), torch.rand(3, 30, 5, generator=g, dtype=torch.float64)
     with torch.no_grad(): c0 = cost_matrix(x, y)
@@ -283,3 +283,5 @@ def test_cost_matrix_same_with_and_without_grad():
     assert c1.requires_grad and not c0.requires_grad
     torch.testing.assert_close(c0, c1.detach(), rtol=0, atol=1e-12)
     torch.testing.assert_close(c0[1], torch.as_tensor(ot.dist(x[1].detach().numpy(), y[1].numpy())), rtol=0, atol=1e-12)
+    g, = torch.autograd.grad(c1.sum(), x)   # d/dx_i sum_j |x_i - y_j|^2 = 2 (m x_i - sum_j y_j)
+    torch.testing.assert_close(g, 2 * (30 * x.detach() - y.sum(-2, keepdim=True)), rtol=0, atol=1e-10)

@@ -38,10 +38,8 @@ def cost_matrix(
     shift = ((x.sum(-2, keepdim=True) + y.sum(-2, keepdim=True)) / (x.shape[-2] + y.shape[-2])).detach()  # broadcasts
     xc, yc = x - shift, y - shift
     xx, yy = (xc * xc).sum(-1)[..., :, None], (yc * yc).sum(-1)[..., None, :]
-    if torch.is_grad_enabled() and (x.requires_grad or y.requires_grad):
-        sq = (xx + yy - 2 * (xc @ yc.transpose(-1, -2))).clamp_min(0)
-    else:  # the same, with one (n, m) allocation: fresh large buffers cost a page fault every 4 KiB
-        sq = (xc @ yc.transpose(-1, -2)).mul_(-2).add_(xx).add_(yy).clamp_min_(0)
+    sq = (xc @ yc.transpose(-1, -2)).mul_(-2).add_(xx).add_(yy).clamp_min_(0)  # in place: one (n, m) allocation, since
+                                                                                 # fresh large buffers page-fault every 4 KiB
     return sq if cost == "sqeuclidean" else _euclidean(sq, x, y, xx, yy)
 
 # %% ../nbs/02_sinkhorn.ipynb #6f6707ff
@@ -294,9 +292,10 @@ def sinkhorn(
     if eps is None:  # median of (at most ~65k) cost entries, per batch element
         Cf = C.flatten(-2)
         eps = EPS_REL * Cf[..., :: max(1, Cf.shape[-1] // 65536)].median(-1).values
-    ok = eps > 0 and math.isfinite(eps) if isinstance(eps, (int, float)) else None   # a number: checked without tensor ops
+    valid = (eps > 0 and math.isfinite(eps)) if isinstance(eps, (int, float)) else None   # a number: no tensor ops
     eps = torch.as_tensor(eps, dtype=x.dtype, device=x.device).detach()
-    if not (ok if ok is not None else bool(((eps > 0) & torch.isfinite(eps)).all())):
+    if valid is None: valid = bool(((eps > 0) & torch.isfinite(eps)).all())
+    if not valid:
         raise ValueError(f"eps must be finite and > 0 (got {eps.flatten()[:4].tolist()}); for identical clouds pass an explicit eps")
     eps = eps.expand(bs)
     opts = dict(max_iter=max_iter, tol=tol, scaling=scaling, check_every=check_every, omega=omega)
