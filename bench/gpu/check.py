@@ -138,7 +138,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=os.environ.get("OUT") or str(ROOT / "runs" / "gpu_check"))
     ap.add_argument("--dry", action="store_true", help="CPU, tiny sizes: checks that every step still runs")
-    ap.add_argument("--budget", type=float, default=None, help="seconds for all steps (default 450, dry 300)")
+    ap.add_argument("--budget", type=float, default=None, help="seconds for all steps (default 420, dry 300)")
     ap.add_argument("--paper-steps", type=int, default=300)
     ap.add_argument("--install-log", default=None, help="the wheel installation log of gpu_check.sh, kept in the JSON")
     a = ap.parse_args(argv)
@@ -147,7 +147,7 @@ def main(argv=None):
     if dev == "cuda" and not torch.cuda.is_available():
         sys.exit("gpu_check: no CUDA device is visible to torch; run with --dry for the CPU rehearsal")
     out = Path(a.out); raw = out / "raw"; raw.mkdir(parents=True, exist_ok=True)
-    budget = a.budget or (300 if a.dry else 450)
+    budget = a.budget or (300 if a.dry else 420)
     deadline, py = time.time() + budget, sys.executable
     env = {"PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}".rstrip(os.pathsep)}
     if a.dry: env["OMP_NUM_THREADS"] = "1"
@@ -155,13 +155,30 @@ def main(argv=None):
     print(f"[gpu_check] {hw['name']}", flush=True)
     steps, rows = [], []
 
+    def save(final=False):
+        "Write gpu_check.csv and gpu_check.json from what has run so far (after every step, so a killed run keeps them)."
+        table = [dict(r, hardware=hw["name"]) for r in rows]
+        for r in steps:
+            if r["status"] != "ok" and r["step"] not in {x["section"] for x in table}:
+                table.append(dict(section=r["step"], metric="status", value=None, unit="", target="ok", meets=False,
+                                  detail=r["status"], hardware=hw["name"]))
+        keys = ["section", "metric", "value", "unit", "target", "meets", "detail", "hardware"]
+        with open(out / "gpu_check.csv", "w", newline="") as fh:
+            w = csv.DictWriter(fh, keys); w.writeheader(); w.writerows(table)
+        inst = Path(a.install_log).read_text()[-4000:] if a.install_log and Path(a.install_log).exists() else None
+        summary = dict(mode="dry (CPU, tiny sizes)" if a.dry else "full", complete=final, hardware=hw, budget_s=budget,
+                       seconds=round(time.time() - deadline + budget, 1), targets=TARGETS, steps=steps, results=table,
+                       install_log=inst, commit=_commit())
+        (out / "gpu_check.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
+        return table, summary
+
     def step(name, cmd, limit, **kw):
         left = deadline - time.time()
         if left < 15:
             rec = dict(step=name, status="skipped (time budget spent)", seconds=0, command=" ".join(map(str, cmd)))
             print(f"[gpu_check] {name}: {rec['status']}", flush=True)
         else: rec = run_step(name, cmd, min(limit, left - 5), raw, env)
-        rec.update(kw); steps.append(rec)
+        rec.update(kw); steps.append(rec); save()
         return rec
 
     # 1. the CUDA-only tests (on the CPU rehearsal they are collected and skipped)
@@ -183,18 +200,20 @@ def main(argv=None):
     rec = step("sinkhorn", [py, "bench/sinkhorn.py", "--device", dev, *sk, "--out", sk_csv], 150)
     if rec["status"] == "ok" and sk_csv.exists(): rows += sinkhorn_targets(read_csv(sk_csv))
 
-    # 3. the training step: eager, then compiled with channels_last (fp32 and bf16 reported by the script itself)
+    # 3. the training step, eager (fp32 and bf16 reported by the script itself); the compiled variant runs last (step 6)
     help_txt = subprocess.run([py, "bench/train_step.py", "--help"], cwd=ROOT, capture_output=True, text=True, env={**os.environ, **env}).stdout
     tr = (["--methods", "dim_l", "wdim", "--batch-sizes", "8", "--image-size", "32", "--steps", "1", "--reps", "1"] if a.dry else
           ["--methods", "dim_l", "dim_lg", "wdim", "mige", "--batch-sizes", "64", "256", "--image-size", "32", "--steps", "20"])
-    variants = [("train_step", [], 150)] + ([] if a.dry else [("train_step_compile", ["--compile", "--channels-last"], 200)])
-    for name, extra, limit in variants:
+
+    def train(name, extra, limit):
         if "--batch-sizes" not in help_txt:
             steps.append(dict(step=name, status="skipped (bench/train_step.py does not accept --batch-sizes yet)", seconds=0))
-            continue
+            return
         csv_path = raw / f"{name}_{dev}.csv"
         rec = step(name, [py, "bench/train_step.py", "--device", dev, *tr, *extra, "--out", csv_path], limit)
-        if rec["status"] == "ok" and csv_path.exists(): rows += train_targets(read_csv(csv_path), csv_path.name)
+        if rec["status"] == "ok" and csv_path.exists(): rows.extend(train_targets(read_csv(csv_path), csv_path.name))
+
+    train("train_step", [], 150)
 
     # 4. a slice of the `paper` preset: WDIM on CIFAR-shaped synthetic images, every logged value finite
     ps = ["3", "8", dev, "64"] if a.dry else [str(a.paper_steps), "paper", dev, "8192"]
@@ -216,19 +235,13 @@ def main(argv=None):
     st = ["--sizes", "64", "--dims", "8", "--repeats", "1", "--threads", "1"] if a.dry else ["--repeats", "5"]
     step("stein", [py, "bench/stein.py", "--device", dev, *st, "--out", st_csv], 90)
 
-    for r in rows: r["hardware"] = hw["name"]
-    for r in steps:
-        if r["status"] != "ok" and r["step"] not in {x["section"] for x in rows}:
-            rows.append(dict(section=r["step"], metric="status", value=None, unit="", target="ok", meets=False,
-                             detail=r["status"], hardware=hw["name"]))
-    keys = ["section", "metric", "value", "unit", "target", "meets", "detail", "hardware"]
-    with open(out / "gpu_check.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, keys); w.writeheader(); w.writerows(rows)
-    inst = Path(a.install_log).read_text()[-4000:] if a.install_log and Path(a.install_log).exists() else None
-    summary = dict(mode="dry (CPU, tiny sizes)" if a.dry else "full", hardware=hw, budget_s=budget,
-                   seconds=round(time.time() - deadline + budget, 1), targets=TARGETS, steps=steps, results=rows,
-                   install_log=inst, commit=_commit())
-    (out / "gpu_check.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
+    # 6. last, since compilation takes what time is left: compiled networks in channels_last, bf16, batch 256, for the
+    #    two methods the targets name
+    if not a.dry:
+        train("train_step_compile", ["--compile", "--channels-last", "--precisions", "bf16", "--methods", "dim_l", "wdim",
+                                      "--batch-sizes", "256"], 240)
+
+    rows, summary = save(final=True)
     print(f"[gpu_check] wrote {out / 'gpu_check.csv'} and gpu_check.json in {summary['seconds']} s")
     for r in rows: print(f"  {r['section']:12s} {r['metric']:60s} {r['value']!s:>10} {r['unit']:9s} {r['target']:>8} "
                          f"{'' if r['meets'] is None else 'MEETS' if r['meets'] else 'misses'}")
