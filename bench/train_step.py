@@ -113,8 +113,9 @@ def main(argv=None):
                          gflop_per_step=round(fl / 1e9, 2), frac_of_peak=round(fl / sec / top, 3),
                          spread=round((max(ts) - min(ts)) / sec, 3)))
     df = pd.DataFrame(rows)
-    fp = df[df.precision == "fp32"].set_index(["method", "batch_size"]).images_per_s
-    df["speedup_over_fp32"] = [round(r.images_per_s / fp[(r.method, r.batch_size)], 2) for r in df.itertuples()]
+    if "fp32" in a.precisions:
+        fp = df[df.precision == "fp32"].set_index(["method", "batch_size"]).images_per_s
+        df["speedup_over_fp32"] = [round(r.images_per_s / fp[(r.method, r.batch_size)], 2) for r in df.itertuples()]
     if "dim_l" in a.methods:
         ref = df[df.method == "dim_l"].set_index(["batch_size", "precision"]).ms_per_step
         df["step_over_dim_l"] = [round(r.ms_per_step / ref[(r.batch_size, r.precision)], 3) for r in df.itertuples()]

@@ -15,9 +15,10 @@ def test_gpu_check_dry_run(tmp_path):
     assert p.returncode == 0, p.stdout[-4000:] + p.stderr[-4000:]
     res = json.loads((tmp_path / "gpu_check.json").read_text())
     status = {s["step"]: s["status"] for s in res["steps"]}
-    for name in ("cuda_tests", "sinkhorn", "paper_slice", "stein"):
+    for name in ("cuda_tests", "sinkhorn", "paper_slice", "stein", "debias"):
         assert status[name] == "ok", (name, status, p.stdout[-3000:])
     assert status["train_step"] == "ok", status                 # bench/train_step.py takes the check's command line
+    assert status["train_step_compile"] == "ok", status         # ... also in bf16 alone, channels_last
     assert res["hardware"]["device"] == "cpu" and res["hardware"]["name"]
     rows = list(csv.DictReader(open(tmp_path / "gpu_check.csv", newline="")))
     assert {"cuda_tests", "sinkhorn", "paper_slice"} <= {r["section"] for r in rows}

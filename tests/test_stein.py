@@ -197,5 +197,10 @@ def test_errors():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 def test_cuda_matches_cpu():
+    # float64 on both, but cuSOLVER and LAPACK round differently, and the truncated eigenbasis amplifies that by the
+    # inverse eigen-gaps (H200 against LAPACK: 1e-4 at worst, elementwise): compare in norm, and both with the true score
     X, score, inner = gaussian_case(5, 300)
-    torch.testing.assert_close(ssge(X.cuda(), n_eigen=10).cpu(), ssge(X, n_eigen=10), atol=1e-6, rtol=1e-6)
+    gpu, cpu = ssge(X.cuda(), n_eigen=10).cpu(), ssge(X, n_eigen=10)
+    rel = lambda e: ((e - score)[inner].norm() / score[inner].norm()).item()
+    assert ((gpu - cpu).norm() / cpu.norm()).item() < 1e-3
+    assert abs(rel(gpu) - rel(cpu)) < 1e-3 and rel(gpu) < 0.5

@@ -234,6 +234,10 @@ class _Envelope(torch.autograd.Function):
 # %% ../nbs/02_sinkhorn.ipynb #eea7f269
 GRADS = ("envelope", "unrolled")  # valid `grad=` choices
 
+def _launch_bound(x):
+    "True where the solver's time is kernel launches, not arithmetic (a GPU at these sizes): then `debias` batches its three problems."
+    return x.is_cuda
+
 def _ot(x, y, a, b, eps, cost, grad, opts, sym=False, C=None, want_dual=True):
     "One entropic OT problem; returns (<P, C>, OT_eps dual value (None if not `want_dual`), log dict), differentiable per `grad`."
     loga, logb = a.detach().log(), b.detach().log()
@@ -299,15 +303,24 @@ def sinkhorn(
         raise ValueError(f"eps must be finite and > 0 (got {eps.flatten()[:4].tolist()}); for identical clouds pass an explicit eps")
     eps = eps.expand(bs)
     opts = dict(max_iter=max_iter, tol=tol, scaling=scaling, check_every=check_every, omega=omega)
-    lin, dual, info = _ot(x, y, a, b, eps, cost, grad, dict(opts), C=C, want_dual=debias or log)   # the dual: only if used
+    if debias and n == m and grad == "envelope" and _launch_bound(x):  # OT(x,y), OT(x,x), OT(y,y) as one batch
+        pts, w = lambda *t: torch.stack(t, -3), lambda *t: torch.stack(t, -2)
+        lin3, dual3, i3 = _ot(pts(x, x, y), pts(y, x, y), w(a, a, b), w(b, a, b), eps[..., None].expand(bs + (3,)),
+                              cost, grad, dict(opts))
+        lin, dual, dxx, dyy = lin3[..., 0], dual3[..., 0], dual3[..., 1], dual3[..., 2]
+        info = dict(i3, f=i3["f"][..., 0, :], g=i3["g"][..., 0, :], plan=i3["plan"][..., 0, :, :],
+                    n_iter_xx=i3["n_iter"], n_iter_yy=i3["n_iter"])
+        errs = [info["err"]]
+    else:
+        lin, dual, info = _ot(x, y, a, b, eps, cost, grad, dict(opts), C=C, want_dual=debias or log)  # dual: if used
+        errs = [info["err"]]
+        if debias:
+            _, dxx, ixx = _ot(x, x, a, a, eps, cost, grad, dict(opts), sym=True)
+            _, dyy, iyy = _ot(y, y, b, b, eps, cost, grad, dict(opts), sym=True)
+            errs += [ixx["err"], iyy["err"]]
+            info.update(n_iter_xx=ixx["n_iter"], n_iter_yy=iyy["n_iter"])
     info.update(eps=eps, value_linear=lin, value_reg=dual)
-    errs = [info["err"]]
-    if debias:
-        _, dxx, ixx = _ot(x, x, a, a, eps, cost, grad, dict(opts), sym=True)
-        _, dyy, iyy = _ot(y, y, b, b, eps, cost, grad, dict(opts), sym=True)
-        errs += [ixx["err"], iyy["err"]]
-        value = dual - (dxx + dyy) / 2
-        info.update(value_xx=dxx, value_yy=dyy, n_iter_xx=ixx["n_iter"], n_iter_yy=iyy["n_iter"])
+    if debias: value = dual - (dxx + dyy) / 2; info.update(value_xx=dxx, value_yy=dyy)
     else: value = lin
     if warn and max(errs) > tol:
         warnings.warn(f"sinkhorn did not converge: marginal error {max(errs):.2e} > tol={tol:g} after max_iter={max_iter} "

@@ -133,6 +133,27 @@ print(json.dumps(dict(steps=res["steps"], seconds=round(time.time() - t, 2), bat
                       last={k: v for k, v in rows[-1].items() if isinstance(v, (int, float))})))
 '''
 
+DEBIAS = r'''
+import json, statistics, sys, time, torch
+import wdim_nb.sinkhorn as S
+dev, reps, out = sys.argv[1], int(sys.argv[2]), []
+sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
+for n in map(int, sys.argv[3:]):
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.sigmoid(torch.randn(n, 64, generator=g)).to(dev), torch.rand(n, 64, generator=g).to(dev)
+    def call(batched):   # WDIM's prior term: the debiased divergence at eps 0.1, value and gradient
+        S._launch_bound = lambda _: batched
+        xg = x.clone().requires_grad_(True); sync(); t = time.perf_counter()
+        S.sinkhorn(xg, y, 0.1, debias=True).backward(); sync()
+        return time.perf_counter() - t
+    ts = {b: [] for b in (True, False)}
+    for r in range(reps + 1):          # round-robin; the first round warms up
+        for b in ts: t = call(b); ts[b].append(t) if r else None
+    med = {b: statistics.median(v) * 1e3 for b, v in ts.items()}
+    out.append(dict(n=n, batched_ms=round(med[True], 3), three_solves_ms=round(med[False], 3)))
+print(json.dumps(out))
+'''
+
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -203,7 +224,7 @@ def main(argv=None):
     # 3. the training step, eager (fp32 and bf16 reported by the script itself); the compiled variant runs last (step 6)
     help_txt = subprocess.run([py, "bench/train_step.py", "--help"], cwd=ROOT, capture_output=True, text=True, env={**os.environ, **env}).stdout
     tr = (["--methods", "dim_l", "wdim", "--batch-sizes", "8", "--image-size", "32", "--steps", "1", "--reps", "1"] if a.dry else
-          ["--methods", "dim_l", "dim_lg", "wdim", "mige", "--batch-sizes", "64", "256", "--image-size", "32", "--steps", "20"])
+          ["--methods", "dim_l", "dim_lg", "wdim", "mige", "--batch-sizes", "64", "256", "1024", "--image-size", "32", "--steps", "20"])
 
     def train(name, extra, limit):
         if "--batch-sizes" not in help_txt:
@@ -235,11 +256,19 @@ def main(argv=None):
     st = ["--sizes", "64", "--dims", "8", "--repeats", "1", "--threads", "1"] if a.dry else ["--repeats", "5"]
     step("stein", [py, "bench/stein.py", "--device", dev, *st, "--out", st_csv], 90)
 
+    # 5b. the debiased divergence (WDIM's prior term): its three problems as one batched solve against three solves
+    rec = step("debias", [py, "-c", DEBIAS, dev, *(["1", "16"] if a.dry else ["20", "64", "256", "1024"])], 60)
+    if rec["status"] == "ok":
+        for r in json.loads(rec["output_tail"].strip().splitlines()[-1]):
+            rows.append(dict(section="debias", metric=f"three solves / one batched solve, n={r['n']}",
+                             value=round(r["three_solves_ms"] / r["batched_ms"], 2), unit="x", target="", meets=None,
+                             detail=f"batched {r['batched_ms']} ms, three solves {r['three_solves_ms']} ms (value + gradient)"))
+
     # 6. last, since compilation takes what time is left: compiled networks in channels_last, bf16, batch 256, for the
     #    two methods the targets name
-    if not a.dry:
-        train("train_step_compile", ["--compile", "--channels-last", "--precisions", "bf16", "--methods", "dim_l", "wdim",
-                                      "--batch-sizes", "256"], 240)
+    #    (the CPU rehearsal runs the same command line without compiling)
+    train("train_step_compile", ([] if a.dry else ["--compile", "--batch-sizes", "256"])
+          + ["--channels-last", "--precisions", "bf16", "--methods", "dim_l", "wdim"], 240)
 
     rows, summary = save(final=True)
     print(f"[gpu_check] wrote {out / 'gpu_check.csv'} and gpu_check.json in {summary['seconds']} s")
