@@ -279,8 +279,15 @@ def main(argv=None):
 
 
 def _commit():
-    try: return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip() or None
-    except Exception: return None
+    "HEAD, whether the tree differs from it, and a hash of the code that ran (a copied tree's .git can lag its files)."
+    import hashlib
+    git = lambda *a: subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
+    h = hashlib.sha256()
+    for p in sorted([*ROOT.glob("wdim_nb/*.py"), *ROOT.glob("bench/**/*.py"), *ROOT.glob("bench/*.sh")]):
+        h.update(str(p.relative_to(ROOT)).encode()); h.update(p.read_bytes())
+    try: head, dirty = git("rev-parse", "HEAD") or None, bool(git("status", "--porcelain", "--", "wdim_nb", "bench"))
+    except Exception: head, dirty = None, None
+    return dict(head=head, code_differs_from_head=dirty, code_sha256=h.hexdigest())
 
 
 if __name__ == "__main__":
