@@ -148,7 +148,9 @@ for n in map(int, sys.argv[3:]):
         return time.perf_counter() - t
     ts = {b: [] for b in (True, False)}
     for r in range(reps + 1):          # round-robin; the first round warms up
-        for b in ts: t = call(b); ts[b].append(t) if r else None
+        for b in ts:
+            t = call(b)
+            if r: ts[b].append(t)
     med = {b: statistics.median(v) * 1e3 for b, v in ts.items()}
     out.append(dict(n=n, batched_ms=round(med[True], 3), three_solves_ms=round(med[False], 3)))
 print(json.dumps(out))
@@ -265,8 +267,7 @@ def main(argv=None):
                              detail=f"batched {r['batched_ms']} ms, three solves {r['three_solves_ms']} ms (value + gradient)"))
 
     # 6. last, since compilation takes what time is left: compiled networks in channels_last, bf16, batch 256, for the
-    #    two methods the targets name
-    #    (the CPU rehearsal runs the same command line without compiling)
+    #    two methods the targets name (flags given twice: the later wins); the CPU rehearsal runs it without compiling
     train("train_step_compile", ([] if a.dry else ["--compile", "--batch-sizes", "256"])
           + ["--channels-last", "--precisions", "bf16", "--methods", "dim_l", "wdim"], 240)
 
