@@ -54,3 +54,14 @@ def test_targets_from_benchmark_rows():
                exact_verified="False", time_ms="9.0", setting="s", rel_err="")]
     meets = [r["meets"] for r in chk.sinkhorn_targets(sk)]
     assert meets == [True, False]  # a speed-up whose accuracy was not checked against exact OT does not count
+
+
+def test_sinkhorn_graph_dry_run(tmp_path):
+    "bench/gpu/sinkhorn_graph.py on the CPU at tiny sizes: every eager row runs and is checked against exact OT."
+    out = tmp_path / "g.csv"
+    p = subprocess.run([sys.executable, str(ROOT / "bench" / "gpu" / "sinkhorn_graph.py"), "--dry", "--out", str(out)],
+                       capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"})
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    rows = list(csv.DictReader(open(out, newline="")))
+    assert {r["variant"] for r in rows} == {"sweeps, eager", "ours, tol 0.05", "POT sinkhorn_log, stopThr 0.05"}
+    assert all(float(r["rel_err"]) < 0.05 and float(r["time_ms"]) > 0 for r in rows)
