@@ -73,6 +73,26 @@ def test_discriminator_really_trains(ds):
     assert terms["prior_disc"].item() / c.gamma < 0.5 * math.log(4) and diag["prior_d_acc"] > 0.9
 
 
+def test_global_negatives(ds, monkeypatch):
+    "K global negatives per positive: the bound gets (pos [B], neg [B, K]); K must leave room in the batch."
+    import wdim_nb.methods as WM
+    seen, bound = [], WM.mi_bound_pairs
+    monkeypatch.setattr(WM, "mi_bound_pairs", lambda pos, neg, *a, **k: seen.append((pos.shape, neg.shape)) or bound(pos, neg, *a, **k))
+    c = cfg("wdim", global_negatives=3); m = get_method("wdim"); models = m.build(c, SHAPE)
+    terms, _ = m.loss(models, ds.images[:8].float() / 127.5 - 1, c)
+    assert torch.isfinite(terms["global"]) and (torch.Size([8]), torch.Size([8, 3])) in seen
+    with pytest.raises(ValueError, match="global_negatives=8 must be below batch_size=8"): cfg("wdim", global_negatives=8)
+    with pytest.raises(ValueError, match="global_negatives=0 must be >= 1"): cfg("wdim", global_negatives=0)
+
+
+def test_wdim_paper_preset_scores_one_global_negative():
+    "DeepInfomaxPytorch, which WDIM ran, pairs y_i with image i + 1's map only, for both critics; the quick preset keeps B - 1."
+    opt = lambda preset, **kw: check(flat_config(method="wdim", preset=preset, dataset="synthetic", **kw), data=False).options
+    assert (opt("paper")["global_negatives"], opt("paper")["local_critic"], opt("quick")["global_negatives"]) == (1, "concat", None)
+    assert opt("paper", global_negatives=5)["global_negatives"] == 5   # the user's choice wins
+    assert check(flat_config(method="dim_lg", preset="paper", dataset="synthetic"), data=False).options["global_negatives"] is None
+
+
 def test_wdim_paper_prior_trains_d_and_encoder(ds):
     "WDIM Eq. 9: one loss minimised over both the encoder and D."
     c = cfg("wdim_gpc", prior_critic="paper"); m = get_method("wdim_gpc"); models = m.build(c, SHAPE)

@@ -80,6 +80,11 @@ def test_separable_global_critic_equals_concatenation(convs, c_shape):
             t = g.l2(F.relu(g.l1(F.relu(g.l0(z)))))
             assert torch.allclose(S[i, j], t[0], atol=1e-12)
     assert torch.allclose(g.pairs(c, y), S.diagonal(), atol=1e-12)
+    pos, neg = g(c, y, negatives=2)   # K negatives: code y_i against the maps of images i + 1, ..., i + K
+    assert pos.shape == (6,) and neg.shape == (6, 2)
+    assert torch.allclose(pos, S.diagonal(), atol=1e-12)
+    for k in (1, 2): assert torch.allclose(neg[:, k - 1], S.roll(-k, 0).diagonal(), atol=1e-12)
+    with pytest.raises(ValueError, match=r"\[1, B-1\]"): g(c, y, negatives=6)
 
 
 def test_concat_and_convolve_equals_conv_on_concatenation():

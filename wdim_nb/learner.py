@@ -80,8 +80,8 @@ def resolved(cfg: Config) -> Config:
     pre = dict(PRESETS[cfg.preset])
     if cfg.preset == "paper":
         pap = dict(m.paper)
-        if "epochs_other" in pap and cfg.dataset not in ("cifar10", "cifar100"): pap["epochs"] = pap["epochs_other"]
-        pre = {k: pap.get(k) for k in pre} | {"subsample": None}
+        if (other := pap.pop("epochs_other", None)) and cfg.dataset not in ("cifar10", "cifar100"): pap["epochs"] = other
+        pre = {k: pap.get(k) for k in pre} | {"subsample": None} | {k: v for k, v in pap.items() if k not in pre}  # + options
     else: pre |= m.quick
     if D.view(cfg.dataset)["train_augment"]: pre["augment"] = D.view(cfg.dataset)["train_augment"]   # STL-10: 64x64 crops
     new = {}

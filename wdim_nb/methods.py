@@ -178,6 +178,7 @@ class DIMOptions:
     "Settings of DIM's objective (`Config.options`); `None` takes the method's or the preset's choice."
     local_critic: str | None = None     # `dot` (encode-and-dot, DIM Tables 7-8) or `concat` (concat-and-convolve, Table 6)
     local_negatives: int | None = None  # local negatives per positive (None: the critic's default, all for dot, 1 for concat)
+    global_negatives: int | None = None # global negatives per positive (None: every other code of the batch, B - 1)
     critic_hidden: int | None = None    # width of the local critic (None: the paper's, 2048 for dot, 512 for concat)
     occlude: bool = False               # DIM Table 4: the global code sees an occluded copy of the image
     coord_weight: float = 0.0           # DIM Table 4: weight of absolute + relative coordinate prediction (0 = off)
@@ -185,7 +186,7 @@ class DIMOptions:
     def problems(self) -> list[str]:
         out = []
         if self.local_critic not in (None, *LOCAL_CRITICS): out.append(f"local_critic={self.local_critic!r} is unknown; valid: {', '.join(LOCAL_CRITICS)}")
-        for k in ("local_negatives", "critic_hidden"):
+        for k in ("local_negatives", "global_negatives", "critic_hidden"):
             if getattr(self, k) is not None and getattr(self, k) < 1: out.append(f"{k}={getattr(self, k)!r} must be >= 1 or None")
         if not (math.isfinite(self.coord_weight) and self.coord_weight >= 0): out.append(f"coord_weight={self.coord_weight!r} must be >= 0")
         if self.prior not in PRIORS: out.append(f"prior={self.prior!r} is unknown; valid: {', '.join(PRIORS)}")
@@ -225,8 +226,8 @@ class DIM(Method):
 
     @classmethod
     def problems(cls, cfg):
-        n = cfg.options.get("local_negatives")
-        return [] if n is None or n < cfg.batch_size else [f"local_negatives={n} must be below batch_size={cfg.batch_size}"]
+        return [f"{k}={n} must be below batch_size={cfg.batch_size}" for k in ("local_negatives", "global_negatives")
+                if (n := cfg.options.get(k)) is not None and n >= cfg.batch_size]
 
     def optimizers(self, models, cfg):
         main = [p for k, m in models.items() if k != "prior_disc" for p in m.parameters()]
@@ -242,8 +243,8 @@ class DIM(Method):
             c = out["local"]
             terms["coord"] = o["coord_weight"] * (models["coord_abs"].loss(c, y) + models["coord_rel"].loss(c, y)).float()
         if self.has_global:
-            g = models["global_critic"]
-            val, d = _mi_terms("global", g(out[unwrap(g).tap], y), cfg, self.bound_state["global"])
+            g, neg = models["global_critic"], {} if o["global_negatives"] is None else {"negatives": o["global_negatives"]}
+            val, d = _mi_terms("global", g(out[unwrap(g).tap], y, **neg), cfg, self.bound_state["global"])
             terms["global"] = -cfg.alpha * val; diag |= d
         if self.has_local:
             l, neg = models["local_critic"], {} if o["local_negatives"] is None else {"negatives": o["local_negatives"]}
@@ -291,7 +292,8 @@ class WDIMOptions(DIMOptions):
 class WDIM(DIM):
     "WDIM (WDIM Eq. 10): DIM's JSD terms plus a Sinkhorn prior term; one optimiser over everything (Algorithm 2)."
     prior, Options = "sinkhorn", WDIMOptions
-    paper = dict(epochs=420, batch_size=64, lr=1e-3, arch="wdim")   # WDIM Sec. 5.1
+    paper = dict(epochs=420, batch_size=64, lr=1e-3, arch="wdim",   # WDIM Sec. 5.1, run with DeepInfomaxPytorch,
+                 global_negatives=1)      # whose global critic, like its local one, sees y_i against image i + 1's map only
 
     def optimizers(self, models, cfg):
         return {"main": adam(models.parameters(), cfg.lr)}

@@ -106,7 +106,7 @@ def squash(y):
 
 # %% ../nbs/05_models.ipynb #5605e8c0
 class GlobalCritic(nn.Module):
-    "DIM Table 5 (`convs=()`) / WDIM's G (`convs=(64, 32)`): `forward(c, y)` gives the (B, B) matrix T(c_i, y_j)."
+    "DIM Table 5 (`convs=()`) / WDIM's G (`convs=(64, 32)`): `forward(c, y)` gives the (B, B) matrix T(c_i, y_j), or (pos, neg)."
     def __init__(self, c_shape,          # (C, H, W) of the feature map the critic reads
                  y_dim: int = 64,        # size of y
                  *, convs=(),            # channels of 3x3 valid convs run on the map first (WDIM: (64, 32))
@@ -129,9 +129,12 @@ class GlobalCritic(nn.Module):
 
     def _tail(self, h): return self.l2(F.relu(self.l1(F.relu(h)))).squeeze(-1)
 
-    def forward(self, c, y):    # c: [B, C, H, W], y: [B, y_dim] -> [B, B], scores[i, j] = T(c_i, y_j)
-        a, b = self._split(c, y)
-        return self._tail(a[:, None, :] + b[None, :, :])
+    def forward(self, c, y, *, negatives="all"):  # c: [B, C, H, W], y: [B, y_dim] -> [B, B], scores[i, j] = T(c_i, y_j)
+        a, b = self._split(c, y)                    # an int K: pos [B], neg [B, K] with neg[i, k] = T(c_(i+k+1) % B, y_i)
+        if negatives == "all": return self._tail(a[:, None, :] + b[None, :, :])
+        K = _check_k(negatives, a.shape[0])
+        shifted = torch.stack([a.roll(-k, 0) for k in range(1, K + 1)], 1)   # [B, K, H]: the maps of K other images
+        return self._tail(a + b), self._tail(shifted + b[:, None, :])
 
     def pairs(self, c, y):      # joint scores only: T(c_i, y_i) -> [B]
         a, b = self._split(c, y)
