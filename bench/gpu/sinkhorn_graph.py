@@ -8,13 +8,14 @@ A graph replays its kernels without Python or launch overhead, but it cannot sto
 the host), so the number of sweeps is fixed in advance: each row gives the value's error against exact OT (`ot.emd2`)
 for that number, and the time of value and gradient (the envelope gradient, as `sinkhorn` gives it).
 """
-import argparse, csv, math, statistics, sys, time
+import argparse, csv, json, math, statistics, sys, time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sinkhorn import pot  # noqa: E402  (bench/sinkhorn.py: POT's column, the same call)
+from wdim_nb.core import provenance  # noqa: E402
 from wdim_nb.sinkhorn import EPS_REL, cost_matrix, sinkhorn  # noqa: E402
 
 
@@ -100,7 +101,8 @@ def main(argv=None):
     out = Path(a.out); out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "w", newline="") as fh:
         w = csv.DictWriter(fh, list(rows[0])); w.writeheader(); w.writerows(rows)
-    print(f"wrote {out}")
+    out.with_suffix(".json").write_text(json.dumps(provenance(dict(vars(a), device=str(dev), eps_rel=EPS_REL, d=64)), indent=1) + "\n")
+    print(f"wrote {out} and its .json")
 
 
 if __name__ == "__main__":
