@@ -178,7 +178,7 @@ class DIMOptions:
     "Settings of DIM's objective (`Config.options`); `None` takes the method's or the preset's choice."
     local_critic: str | None = None     # `dot` (encode-and-dot, DIM Tables 7-8) or `concat` (concat-and-convolve, Table 6)
     local_negatives: int | None = None  # local negatives per positive (None: the critic's default, all for dot, 1 for concat)
-    global_negatives: int | None = None # global negatives per positive (None: every other code of the batch, B - 1)
+    global_negatives: int | None = None # global negatives per positive, at most B - 1 (None: every other code, B - 1)
     critic_hidden: int | None = None    # width of the local critic (None: the paper's, 2048 for dot, 512 for concat)
     occlude: bool = False               # DIM Table 4: the global code sees an occluded copy of the image
     coord_weight: float = 0.0           # DIM Table 4: weight of absolute + relative coordinate prediction (0 = off)
@@ -226,8 +226,8 @@ class DIM(Method):
 
     @classmethod
     def problems(cls, cfg):
-        return [f"{k}={n} must be below batch_size={cfg.batch_size}" for k in ("local_negatives", "global_negatives")
-                if (n := cfg.options.get(k)) is not None and n >= cfg.batch_size]
+        n = cfg.options.get("local_negatives")
+        return [] if n is None or n < cfg.batch_size else [f"local_negatives={n} must be below batch_size={cfg.batch_size}"]
 
     def optimizers(self, models, cfg):
         main = [p for k, m in models.items() if k != "prior_disc" for p in m.parameters()]
@@ -243,7 +243,8 @@ class DIM(Method):
             c = out["local"]
             terms["coord"] = o["coord_weight"] * (models["coord_abs"].loss(c, y) + models["coord_rel"].loss(c, y)).float()
         if self.has_global:
-            g, neg = models["global_critic"], {} if o["global_negatives"] is None else {"negatives": o["global_negatives"]}
+            k, g = o["global_negatives"], models["global_critic"]
+            neg = {} if k is None or k >= len(y) - 1 else {"negatives": k}   # K >= B - 1: every other code of the batch
             val, d = _mi_terms("global", g(out[unwrap(g).tap], y, **neg), cfg, self.bound_state["global"])
             terms["global"] = -cfg.alpha * val; diag |= d
         if self.has_local:
@@ -419,5 +420,6 @@ class WDIM_LPC(WDIM):
 @register
 class WDIM_LGPC(WDIM):
     "WDIM LGPC (WDIM Table 1, the full method; alias `wdim`): both MI terms and the Sinkhorn prior (WDIM Eq. 10)."
-    name, aliases, has_global, has_local, weights, quick = "wdim_lgpc", ("wdim",), True, True, ("alpha", "beta", "gamma"), _PRIOR_QUICK
+    name, aliases, has_global, has_local, weights = "wdim_lgpc", ("wdim",), True, True, ("alpha", "beta", "gamma")
+    quick = _PRIOR_QUICK | dict(global_negatives=15, epochs=7)   # `make run`: figures/train_quick_choice.csv (train.ipynb)
     defaults = dict(alpha=0.5, beta=1.0, gamma=0.1, **_WDIM)
