@@ -74,7 +74,7 @@ def test_discriminator_really_trains(ds):
 
 
 def test_global_negatives(ds, monkeypatch):
-    "K global negatives per positive: the bound gets (pos [B], neg [B, K]); K must leave room in the batch."
+    "K global negatives per positive: the bound gets (pos [B], neg [B, K]); a batch with at most K other codes uses them all."
     import wdim_nb.methods as WM
     seen, bound = [], WM.mi_bound_pairs
     monkeypatch.setattr(WM, "mi_bound_pairs", lambda pos, neg, *a, **k: seen.append((pos.shape, neg.shape)) or bound(pos, neg, *a, **k))
