@@ -13,11 +13,16 @@ import pandas as pd
 from wdim_nb.core import save_table
 
 
+def _negatives(cfg):
+    k = cfg["options"].get("global_negatives")
+    return "all (B - 1)" if k is None or k >= cfg["batch_size"] - 1 else k
+
+
 def row(run: Path) -> dict:
     cfg, ev = (json.loads((run / f).read_text()) for f in ("config.json", "eval.json"))
     t, p, base = ev["timing"], ev["probe"], ev["baselines"]
     return dict(run=run.name, method=cfg["method"], epochs=cfg["epochs"], batch_size=cfg["batch_size"],
-                global_negatives=cfg["options"].get("global_negatives") or "all (B - 1)", seed=cfg["seed"], steps=t["steps"],
+                global_negatives=_negatives(cfg), seed=cfg["seed"], steps=t["steps"],
                 train_seconds=round(t["train_seconds"], 1), images_per_s=round(t["steps"] * cfg["batch_size"] / t["train_seconds"]),
                 threads=t["threads"], y_mlp=p["y"]["mlp"], fc_mlp=p["fc"]["mlp"], conv_mlp=p["conv"]["mlp"],
                 kmeans_acc=ev["kmeans_acc"], raw_mlp=base["raw"]["mlp"], random_y_mlp=base["random_encoder"]["probe"]["y"]["mlp"],
