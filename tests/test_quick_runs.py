@@ -1,0 +1,24 @@
+"scripts/quick_runs.py: the table behind the quick WDIM settings, read from finished run folders."
+import importlib.util, json
+from pathlib import Path
+
+import pytest
+
+
+def test_quick_runs_table_reads_run_folders(tmp_path):
+    "scripts/quick_runs.py: one row per finished run, read from its config.json and eval.json; K >= B - 1 reads as all."
+    spec = importlib.util.spec_from_file_location("quick_runs", Path(__file__).resolve().parents[1] / "scripts" / "quick_runs.py")
+    q = importlib.util.module_from_spec(spec); spec.loader.exec_module(q)
+    probe = lambda v: {"mlp": v, "linear": v - 0.01}
+    for name, k in (("a", None), ("b", 15), ("c", 127)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.json").write_text(json.dumps(dict(method="wdim", epochs=7, batch_size=128, seed=1,
+                                                                   options=dict(global_negatives=k))))
+        (tmp_path / name / "eval.json").write_text(json.dumps(dict(
+            timing=dict(steps=100, train_seconds=10.0, threads=2), probe=dict(y=probe(0.8), fc=probe(0.81), conv=probe(0.82)),
+            kmeans_acc=0.5, baselines=dict(raw=probe(0.84), random_encoder=dict(probe=dict(y=probe(0.7)))),
+            config=dict(n_test=10000), provenance=dict(commit="abc", dirty=False))))
+    rows = [q.row(tmp_path / n) for n in "abc"]
+    assert [r["global_negatives"] for r in rows] == ["all (B - 1)", 15, "all (B - 1)"]
+    assert rows[0]["images_per_s"] == 1280 and rows[0]["y_mlp"] == 0.8 and rows[0]["raw_mlp"] == 0.84
+    with pytest.raises(SystemExit, match="no eval.json"): q.main([str(tmp_path / "missing")])
