@@ -114,11 +114,30 @@ def test_encode_and_dot_equals_explicit_dot_products():
     S = ed.scores(c, y)
     assert S.shape == (B, B, M * M)
     for i in range(B):
-        phi = ed.l_norm((ed.l_block(c[i:i + 1]) + ed.l_short(c[i:i + 1]))[0].flatten(1).T)   # [L, H], one image alone
+        z = c[i].flatten(1).T                                                              # [L, C]: one image's locations
+        phi = ed.l_norm(ed.l_block(z) + ed.l_short(z))                                     # [L, H], one image alone
         for j in range(B):
             gamma = (ed.g_block(y[j:j + 1]) + ed.g_short(y[j:j + 1]))[0]                    # [H]
             for m in range(M * M):
                 assert torch.allclose(S[i, j, m], (phi[m] * gamma).sum() / math.sqrt(8), atol=1e-10)
+
+
+def test_encode_and_dot_equals_its_1x1_conv_form_and_loads_its_checkpoints():
+    "Table 8's phi is 1x1 convs; ours runs them as linear layers over the locations: same scores, batch-norm in train mode."
+    torch.manual_seed(0)
+    ed = EncodeDotCritic(6, 3, hidden=8).double()
+    sd0 = {k: v.clone() for k, v in ed.state_dict().items()}
+    conv = {k: (v[:, :, None, None] if k in ("l_block.0.weight", "l_block.3.weight", "l_short.weight") else v)
+            for k, v in sd0.items()}                                 # the checkpoint of the 1x1-conv form
+    l_block = torch.nn.Sequential(torch.nn.Conv2d(6, 8, 1, bias=False), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
+                                  torch.nn.Conv2d(8, 8, 1)).double()
+    l_block.load_state_dict({k[8:]: v for k, v in conv.items() if k.startswith("l_block.")})
+    c, y = torch.randn(4, 6, 3, 3, dtype=torch.float64), torch.randn(4, 3, dtype=torch.float64)
+    phi_conv = ed.l_norm((l_block(c) + F.conv2d(c, conv["l_short.weight"])).flatten(2).transpose(1, 2))
+    assert torch.allclose(ed.embed(c, y)[0], phi_conv, atol=1e-12)
+    fresh = EncodeDotCritic(6, 3, hidden=8).double()
+    fresh.load_state_dict(conv)                                     # 4-D weights load into the linear form
+    assert all(torch.equal(v, sd0[k]) for k, v in fresh.state_dict().items())
 
 
 def test_encode_and_dot_shortcuts_start_near_identity():

@@ -124,8 +124,8 @@ class GlobalCritic(nn.Module):
         self.l0, self.l1, self.l2 = nn.Linear(self.c_dim + y_dim, hidden), nn.Linear(hidden, hidden), nn.Linear(hidden, 1)
 
     def _split(self, c, y):  # first layer on [vec c; y] split as (W_a vec c + w_0, W_b y)
-        a = F.linear(self.convs(c).flatten(1), self.l0.weight[:, :self.c_dim], self.l0.bias)   # [B, H]
-        return a, F.linear(y, self.l0.weight[:, self.c_dim:])                                  # [B, H]
+        W_a, W_b = self.l0.weight.split([self.c_dim, y.shape[1]], 1)   # split, not sliced: its gradient is one cat
+        return F.linear(self.convs(c).flatten(1), W_a, self.l0.bias), F.linear(y, W_b)   # [B, H] each
 
     def _tail(self, h): return self.l2(F.relu(self.l1(F.relu(h)))).squeeze(-1)
 
@@ -227,14 +227,22 @@ class EncodeDotCritic(nn.Module):
         self.tap, self.scale = tap, hidden ** -0.5 if scale is None else float(scale)
         self.g_block = nn.Sequential(nn.Linear(y_dim, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU(), nn.Linear(hidden, hidden))
         self.g_short = nn.Linear(y_dim, hidden, bias=False)
-        self.l_block = nn.Sequential(nn.Conv2d(c_dim, hidden, 1, bias=False), nn.BatchNorm2d(hidden), nn.ReLU(), nn.Conv2d(hidden, hidden, 1))
-        self.l_short = nn.Conv2d(c_dim, hidden, 1, bias=False)
+        # Table 8's 1x1 convs, as linear layers over the B*L locations (same maps, same batch-norm statistics)
+        self.l_block = nn.Sequential(nn.Linear(c_dim, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU(), nn.Linear(hidden, hidden))
+        self.l_short = nn.Linear(c_dim, hidden, bias=False)
         self.l_norm = nn.LayerNorm(hidden)
         _near_identity_(self.g_short.weight); _near_identity_(self.l_short.weight)
 
     def embed(self, c, y):    # -> phi [B, L, H], gamma [B, H]
-        phi = (self.l_block(c) + self.l_short(c)).flatten(2).transpose(1, 2)
+        B, C = c.shape[:2]
+        z = c.flatten(2).transpose(1, 2).reshape(-1, C)          # [B*L, C]: every location of every image
+        phi = (self.l_block(z) + self.l_short(z)).unflatten(0, (B, -1))
         return self.l_norm(phi), self.g_block(y) + self.g_short(y)
+
+    def _load_from_state_dict(self, sd, prefix, *args):   # checkpoints written when phi was built of Conv2d (1x1) layers
+        for k in ("l_block.0.weight", "l_block.3.weight", "l_short.weight"):
+            if sd.get(prefix + k) is not None and sd[prefix + k].dim() == 4: sd[prefix + k] = sd[prefix + k].flatten(1)
+        super()._load_from_state_dict(sd, prefix, *args)
 
     def scores(self, c, y):   # all pairs [B, B, L], scores[i, j, m] = scale * <phi(c_i^(m)), gamma(y_j)>
         phi, gamma = self.embed(c, y)
