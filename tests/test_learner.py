@@ -1,5 +1,5 @@
 "Learner: config validation, exact resume, non-finite detection, DDP with gloo."
-import csv, json, os, re, socket, time
+import csv, json, math, os, re, socket, time
 from dataclasses import replace
 
 import pytest
@@ -74,6 +74,33 @@ def test_resume_is_exact(tmp_path, ds):
     assert r["steps"] == 5 and (tmp_path / "b" / "checkpoint.pt").exists()
 
 
+def test_cosine_schedule_sets_every_optimiser_and_resumes_exactly(tmp_path, ds, monkeypatch):
+    seen, step = [], L._step
+    def spy(method, models, opts, *a, **k):    # the lr of every parameter group as the step starts
+        seen.append([g["lr"] for o in opts.values() for g in o.param_groups])
+        return step(method, models, opts, *a, **k)
+    monkeypatch.setattr(L, "_step", spy)
+    fit(tiny(method="test_crash", max_steps=6, lr_schedule="cosine", out_dir=str(tmp_path), name="a"), ds, progress=False)
+    want = [1e-3 * (1 + math.cos(math.pi * s / 6)) / 2 for s in range(6)]   # 1e-3 at step 0, down towards 0
+    assert len(seen) == 6 and len(seen[0]) == 2                              # dim_l: the main and the prior optimiser
+    assert all(lr == pytest.approx(w, rel=1e-12) for lrs, w in zip(seen, want) for lr in lrs)
+    Crash.calls, Crash.crash_at = 0, 5               # interrupted after the checkpoint at step 4, then resumed
+    with pytest.raises(KeyboardInterrupt):
+        fit(tiny(method="test_crash", max_steps=6, ckpt_every=4, lr_schedule="cosine", out_dir=str(tmp_path), name="b"), ds, progress=False)
+    Crash.crash_at = None
+    fit(tiny(method="test_crash", max_steps=6, ckpt_every=4, lr_schedule="cosine", out_dir=str(tmp_path), name="b"), ds, progress=False)
+    assert rows(tmp_path / "a" / "metrics.csv") == rows(tmp_path / "b" / "metrics.csv")
+    fit(tiny(method="test_crash", max_steps=6, out_dir=str(tmp_path), name="c"), ds, progress=False)   # constant
+    assert rows(tmp_path / "c" / "metrics.csv")[1:] != rows(tmp_path / "a" / "metrics.csv")[1:]          # the schedule acts
+
+
+def test_runs_saved_before_lr_schedule_existed_count_as_constant():
+    c = check(tiny(), data=False)
+    old = {k: v for k, v in L.asdict(c).items() if k != "lr_schedule"}   # a config.json written before the field
+    assert c.lr_schedule == "constant" and L.differences(old, c) == []
+    assert L.differences(old, replace(c, lr_schedule="cosine")) == ["lr_schedule: 'constant' -> 'cosine'"]
+
+
 def test_training_time_counts_on_across_a_resume(tmp_path, ds):
     fit(tiny(method="test_slow", max_steps=2, log_every=1, out_dir=str(tmp_path), name="t"), ds, progress=False)
     assert L.read_checkpoint(tmp_path / "t" / "checkpoint.pt")["pos"]["seconds"] >= 0.1
@@ -100,7 +127,8 @@ def test_bad_parameters_fail_before_work(tmp_path, monkeypatch):
     for kw, msg in [(dict(method="wdimm"), "wdim_lgpc"), (dict(dataset="imagenet"), "fashion_mnist"),
                     (dict(epochs="2"), "expected int"), (dict(lr=0.0), "lr="), (dict(batch_size=0), "batch_size"),
                     (dict(method="wdim_lpc", prior_critic="adversarial"), "direct"), (dict(mi_bound="kl"), "infonce"),
-                    (dict(method="wdim_lc", gamma=0.5), "no prior term"), (dict(nonfinite="ignore"), "skip")]:
+                    (dict(method="wdim_lc", gamma=0.5), "no prior term"), (dict(nonfinite="ignore"), "skip"),
+                    (dict(lr_schedule="step"), "constant, cosine")]:
         with pytest.raises(ValueError, match=msg):
             fit(tiny(out_dir=str(tmp_path), name="x", **kw))
     assert not (tmp_path / "x").exists()                            # nothing was written: it failed first

@@ -18,10 +18,10 @@ from . import data as D
 from .methods import METHODS, get_method, method_names, resolve_name, unwrap
 
 # %% auto #0
-__all__ = ['PRESETS', 'NONFINITE', 'ARCHS', 'RESULT_FREE', 'RUN_FILES', 'LOCK', 'PREVIOUS', 'SKIP_WARN', 'Config', 'resolved',
-           'check', 'flat_config', 'RunMismatchError', 'run_folder', 'differences', 'RunLockedError', 'RunLock',
-           'CheckpointError', 'save_checkpoint', 'read_checkpoint', 'load_checkpoint', 'MetricsLog', 'NonFiniteError',
-           'forward_backward', 'fit', 'load_run', 'main']
+__all__ = ['PRESETS', 'NONFINITE', 'ARCHS', 'LR_SCHEDULES', 'RESULT_FREE', 'RUN_FILES', 'LOCK', 'PREVIOUS', 'UNRECORDED',
+           'SKIP_WARN', 'Config', 'resolved', 'check', 'flat_config', 'RunMismatchError', 'run_folder', 'differences',
+           'RunLockedError', 'RunLock', 'CheckpointError', 'save_checkpoint', 'read_checkpoint', 'load_checkpoint',
+           'MetricsLog', 'NonFiniteError', 'forward_backward', 'fit', 'load_run', 'main']
 
 # %% ../nbs/07_learner.ipynb #73869ddb
 PRESETS = {
@@ -30,6 +30,7 @@ PRESETS = {
 }
 NONFINITE = ("stop", "skip")
 ARCHS = ("dim", "wdim")
+LR_SCHEDULES = ("constant", "cosine")
 
 @dataclass
 class Config:
@@ -41,6 +42,7 @@ class Config:
     max_steps: int | None = None     # stop after this many optimisation steps (tests, short runs)
     batch_size: int | None = None
     lr: float | None = None          # Adam learning rate (every optimiser)
+    lr_schedule: str | None = None   # `constant` (the papers) or `cosine` (decay to 0 over the run); None: the preset's
     alpha: float | None = None       # weight of the global MI term
     beta: float | None = None        # weight of the local MI term
     gamma: float | None = None       # weight of the prior term
@@ -89,6 +91,7 @@ def resolved(cfg: Config) -> Config:
         if hasattr(cfg, k) and getattr(cfg, k) is None: new[k] = v
     for w in ("alpha", "beta", "gamma"):
         if getattr(cfg, w) is None and w not in new: new[w] = 0.0
+    if new.get("lr_schedule", cfg.lr_schedule) is None: new["lr_schedule"] = "constant"   # the papers' (Adam, fixed lr)
     opts, probs = m.options(cfg.options if isinstance(cfg.options, dict) else {})
     choice = {**m.defaults, **pre}        # a preset or method may choose an option too (e.g. DIM's local critic)
     if not probs: new["options"] = {k: choice[k] if v is None and k in choice else v for k, v in opts.items()}
@@ -151,6 +154,7 @@ def check(cfg: Config, *, data: bool = True) -> Config:
     need(cfg.dataset in D.DATASETS, f"dataset={cfg.dataset!r} is unknown; valid: {', '.join(D.DATASETS)}")
     need(cfg.preset in PRESETS, f"preset={cfg.preset!r} is unknown; valid: {', '.join(PRESETS)}")
     need(cfg.nonfinite in NONFINITE, f"nonfinite={cfg.nonfinite!r} is unknown; valid: {', '.join(NONFINITE)}")
+    need(cfg.lr_schedule in LR_SCHEDULES, f"lr_schedule={cfg.lr_schedule!r} is unknown; valid: {', '.join(LR_SCHEDULES)}")
     need(cfg.arch in ARCHS, f"arch={cfg.arch!r} is unknown; valid: {', '.join(ARCHS)}")
     need(cfg.augment is None or cfg.augment in D.AUGMENTATIONS, f"augment={cfg.augment!r} is unknown; valid: None, {', '.join(D.AUGMENTATIONS)}")
     from wdim_nb.bounds import KINDS
@@ -228,13 +232,15 @@ def run_folder(cfg: Config) -> Path:
     out = Path(cfg.out_dir)
     return (out if out.is_absolute() else repo_root() / out) / cfg.name
 
+UNRECORDED = dict(lr_schedule="constant")   # what a run saved before a setting existed did
+
 def differences(saved: dict, cfg: Config) -> list[str]:
     "The settings, outside `RESULT_FREE`, in which the run saved as `saved` (a Config dict) differs from `cfg`."
     name = lambda m: resolve_name(m) if isinstance(m, str) and m in method_names() else m
     out = []
     for k, v in asdict(cfg).items():
         if k in RESULT_FREE: continue
-        old = saved.get(k, "(not recorded)")
+        old = saved.get(k, UNRECORDED.get(k, "(not recorded)"))
         if k == "method": old, v = name(old), name(v)
         if old != v: out.append(f"{k}: {old!r} -> {v!r}")
     return out
@@ -539,6 +545,15 @@ def _step(method, models, opts, x, y, cfg, amp, world) -> tuple:
     return terms, diag, loss, gnorm, vals, bad, why
 
 # %% ../nbs/07_learner.ipynb #5f52e501
+def _lr_factor(cfg, step: int, total: int) -> float:
+    "Multiplier of every optimiser's learning rate before step `step` (0-based) of `total`: 1, or a cosine from 1 to 0."
+    return 0.5 * (1 + math.cos(math.pi * step / total)) if cfg.lr_schedule == "cosine" else 1.0
+
+def _set_lr(opts, factor: float):
+    "Each parameter group's lr = its initial lr x `factor` (the initial lr is kept in the group, so a checkpoint has it)."
+    for o in opts.values():
+        for g in o.param_groups: g["lr"] = g.setdefault("initial_lr", g["lr"]) * factor
+
 def _train(cfg, ds, total, ck, run_dir, device, rank, world, progress) -> dict:
     "Build the method's networks (restored from `ck` when given) and run the steps up to `total`."
     ckpt, log = run_dir / "checkpoint.pt", MetricsLog(run_dir / "metrics.csv", enabled=rank == 0)
@@ -559,6 +574,7 @@ def _train(cfg, ds, total, ck, run_dir, device, rank, world, progress) -> dict:
             if step >= total: break
             if world > 1: x, y = x.chunk(world)[rank], y.chunk(world)[rank]
             if cfg.channels_last and device.type == "cuda": x = x.contiguous(memory_format=torch.channels_last)
+            if cfg.lr_schedule != "constant": _set_lr(opts, _lr_factor(cfg, step, total))
             terms, diag, loss, gnorm, vals, bad, why = _step(method, models, opts, x, y, cfg, amp, world)
             if bad is not None and cfg.nonfinite == "stop":
                 bar.close()
