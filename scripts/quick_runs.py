@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from wdim_nb.core import save_table
+from wdim_nb.learner import UNRECORDED
 
 
 def _negatives(cfg):
@@ -22,11 +23,13 @@ def row(run: Path) -> dict:
     cfg, ev = (json.loads((run / f).read_text()) for f in ("config.json", "eval.json"))
     t, p, base = ev["timing"], ev["probe"], ev["baselines"]
     return dict(run=run.name, method=cfg["method"], epochs=cfg["epochs"], batch_size=cfg["batch_size"],
-                global_negatives=_negatives(cfg), seed=cfg["seed"], steps=t["steps"],
+                global_negatives=_negatives(cfg), lr_schedule=cfg.get("lr_schedule", UNRECORDED["lr_schedule"]),
+                seed=cfg["seed"], steps=t["steps"],
                 train_seconds=round(t["train_seconds"], 1), images_per_s=round(t["steps"] * cfg["batch_size"] / t["train_seconds"]),
                 threads=t["threads"], y_mlp=p["y"]["mlp"], fc_mlp=p["fc"]["mlp"], conv_mlp=p["conv"]["mlp"],
                 kmeans_acc=ev["kmeans_acc"], raw_mlp=base["raw"]["mlp"], random_y_mlp=base["random_encoder"]["probe"]["y"]["mlp"],
-                n_test=ev["config"]["n_test"], commit=ev["provenance"]["commit"], dirty=ev["provenance"]["dirty"])
+                n_test=ev["config"]["n_test"], cpu=ev["provenance"]["hardware"]["cpu"],
+                commit=ev["provenance"]["commit"], dirty=ev["provenance"]["dirty"])
 
 
 def main(argv=None):

@@ -348,3 +348,15 @@ def test_clear_errors():
     with pytest.raises(ValueError, match="valid choices"): local_critic("dim", 8, kind="bilinear")
     with pytest.raises(ValueError, match="valid choices"): global_critic("vit", (8, 4, 4))
     assert set(ARCHS) == {"dim", "wdim"} and isinstance(encoder("dim", (1, 8, 8)), Encoder)
+
+
+def test_local_critic_bench_times_one_function_in_two_forms(tmp_path):
+    "bench/local_critic.py: both forms of phi agree before they are timed; one row per shape, precision and form."
+    import importlib.util
+    from pathlib import Path
+    spec = importlib.util.spec_from_file_location("local_critic", Path(__file__).resolve().parents[1] / "bench" / "local_critic.py")
+    b = importlib.util.module_from_spec(spec); spec.loader.exec_module(b)
+    b.SHAPES = {"tiny": (4, 6, 3, 8)}
+    df = b.main(["--reps", "1", "--steps", "1", "--folder", str(tmp_path)])
+    assert set(df.form) == {"1x1 conv", "linear"} and (tmp_path / "bench_local_critic.csv").exists()
+    assert (df[df.form == "1x1 conv"].speedup_over_conv == 1.0).all()

@@ -10,15 +10,30 @@ def test_quick_runs_table_reads_run_folders(tmp_path):
     spec = importlib.util.spec_from_file_location("quick_runs", Path(__file__).resolve().parents[1] / "scripts" / "quick_runs.py")
     q = importlib.util.module_from_spec(spec); spec.loader.exec_module(q)
     probe = lambda v: {"mlp": v, "linear": v - 0.01}
-    for name, k in (("a", None), ("b", 15), ("c", 127)):
+    for name, k, lr in (("a", None, {}), ("b", 15, dict(lr_schedule="cosine")), ("c", 127, {})):
         (tmp_path / name).mkdir()
         (tmp_path / name / "config.json").write_text(json.dumps(dict(method="wdim", epochs=7, batch_size=128, seed=1,
-                                                                   options=dict(global_negatives=k))))
+                                                                   options=dict(global_negatives=k), **lr)))
         (tmp_path / name / "eval.json").write_text(json.dumps(dict(
             timing=dict(steps=100, train_seconds=10.0, threads=2), probe=dict(y=probe(0.8), fc=probe(0.81), conv=probe(0.82)),
             kmeans_acc=0.5, baselines=dict(raw=probe(0.84), random_encoder=dict(probe=dict(y=probe(0.7)))),
-            config=dict(n_test=10000), provenance=dict(commit="abc", dirty=False))))
+            config=dict(n_test=10000), provenance=dict(commit="abc", dirty=False, hardware=dict(cpu="some CPU")))))
     rows = [q.row(tmp_path / n) for n in "abc"]
     assert [r["global_negatives"] for r in rows] == ["all (B - 1)", 15, "all (B - 1)"]
-    assert rows[0]["images_per_s"] == 1280 and rows[0]["y_mlp"] == 0.8 and rows[0]["raw_mlp"] == 0.84
+    assert [r["lr_schedule"] for r in rows] == ["constant", "cosine", "constant"]   # a run from before the field: constant
+    assert rows[0]["images_per_s"] == 1280 and rows[0]["cpu"] == "some CPU" and rows[0]["y_mlp"] == 0.8 and rows[0]["raw_mlp"] == 0.84
     with pytest.raises(SystemExit, match="no eval.json"): q.main([str(tmp_path / "missing")])
+
+
+def test_probe_labels_reads_runs_at_each_label_count(tmp_path, monkeypatch):
+    "scripts/probe_labels.py: trained, untrained and raw-pixel MLP probes per run and label count, from the checkpoint."
+    from wdim_nb.learner import fit, flat_config
+    monkeypatch.setenv("IN_TEST", "1")            # figures go to a scratch folder
+    spec = importlib.util.spec_from_file_location("probe_labels", Path(__file__).resolve().parents[1] / "scripts" / "probe_labels.py")
+    p = importlib.util.module_from_spec(spec); spec.loader.exec_module(p)
+    fit(flat_config(method="dim_l", dataset="synthetic", batch_size=8, max_steps=2, out_dir=str(tmp_path), name="r"), progress=False)
+    df = p.main([str(tmp_path / "r"), "--n-train", "16", "all", "--threads", "1"])
+    assert sorted(set(df.n_train)) == [16, df.n_train.max()] and df.n_train.max() > 16
+    assert set(df.encoder) == {"trained", "untrained", "raw pixels"} and df.mlp.between(0, 1).all()
+    assert set(df[df.encoder == "trained"].tap) == {"conv", "fc", "y"}
+    with pytest.raises(SystemExit, match="no checkpoint"): p.main([str(tmp_path / "missing")])
