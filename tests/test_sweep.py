@@ -143,3 +143,19 @@ def test_the_paper_grid_declares_the_tables_of_other_datasets():
     for t in ("dim_table1_cifar100", "dim_table2_stl10", "mige_table1_cifar100", "mige_table2_stl10"):
         assert set(PAPER[t]["rows"]) == {label for label, *_ in g["tables"][t]}, t
     assert {table_dataset(GRIDS["quick"], t) for t in GRIDS["quick"]["tables"]} == {"fashion_mnist"}
+
+
+def test_run_names_ignore_settings_at_their_unrecorded_value():
+    "A run pinned to what runs did before a setting existed keeps their name; any other value is a new run."
+    base = Run("wdim", "fashion_mnist", "quick", 0, (("epochs", 1),))
+    pinned = Run("wdim", "fashion_mnist", "quick", 0, (("epochs", 1), ("lr_schedule", "constant")))
+    other = Run("wdim", "fashion_mnist", "quick", 0, (("epochs", 1), ("lr_schedule", "cosine")))
+    assert pinned.name == base.name and other.name != base.name
+    assert pinned.parameters("runs", {})["lr_schedule"] == "constant"   # still passed to the run
+
+
+def test_every_quick_run_has_its_kept_record():
+    "The committed tables read `tables/runs/<name>.json`: a change to the names must not orphan them."
+    from wdim_nb.core import repo_root
+    missing = [r.name for _, _, r in runs_of(GRIDS["quick"]) if not (repo_root() / "tables" / "runs" / f"{r.name}.json").exists()]
+    assert not missing, missing

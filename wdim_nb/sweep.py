@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .core import provenance, repo_root, save_table, write_json
+from .learner import UNRECORDED
 
 # %% auto #0
 __all__ = ['BOUNDS', 'WDIM_OWN', 'PAPER', 'GRIDS', 'COLUMNS', 'TIMES', 'OPTIONAL', 'TAPS', 'ACC', 'FIELDS', 'Run', 'table_seeds',
@@ -106,7 +107,8 @@ class Run:
 
     @property
     def name(self) -> str:
-        key = [self.settings, self.evaluation] if self.evaluation else self.settings
+        settings = tuple(s for s in self.settings if s not in UNRECORDED.items())   # a setting at the value runs had before
+        key = [settings, self.evaluation] if self.evaluation else settings          # it existed keeps their names
         h = hashlib.sha1(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:8]
         return f"{self.method}_{self.dataset}_{self.preset}_s{self.seed}_{h}"
 
