@@ -2,7 +2,8 @@
 
 Every run trains `iic` (wdim_nb.clustering) with `wdim_nb.learner.fit` on the 60,000 training images and is evaluated
 with the method's own `evaluate` on the 10,000 test images: accuracy (Hungarian), NMI, ARI of the sub-head with the
-lowest training loss, and of the sub-head the others agree with most (`consensus_head`), beside k-means on raw pixels. Writes (all with provenance .json beside them):
+lowest training loss, of the sub-head the others agree with most (`consensus_head`) and of the vote of all sub-heads
+(`head_vote`), beside k-means on raw pixels. Writes (all with provenance .json beside them):
   figures/iic_runs.csv          one row per (model, seed), rewritten after every run
   figures/iic_table.csv         per model: mean and 95 % Student-t interval over seeds
   figures/iic_perturbations.png the perturbation models on test images
@@ -23,6 +24,7 @@ Runs live in runs/iic_table/<model>_s<seed>/; rerunning continues or reuses them
     python scripts/iic_table.py --models deform_smooth_h20 --seeds 0 --out /tmp/iic/J0   # likewise 1 -> J1, 2 -> J2; merged
     python scripts/iic_table.py --models deform_smooth_h10_long --seeds 0 --out /tmp/iic/K0   # likewise 1 -> K1, 2 -> K2; merged
     python scripts/iic_table.py --models deform_smooth_h10_jit1 --seeds 0 --out /tmp/iic/L0   # likewise 1 -> L1, 2 -> L2; merged
+    python scripts/iic_table.py --models deform_smooth_h10_rerun --seeds 0 --out /tmp/iic/M0   # likewise 1 -> M1, 2 -> M2; merged
     python scripts/iic_table.py --models augment --seeds 0 --steps 20   # a smoke run
 """
 import argparse, json, math
@@ -51,6 +53,7 @@ MODELS = {   # name -> options of the iic method
     "deform, smoothed, 10 heads": dict(perturbation="deform", smooth=3.0, heads=10),   # more sub-heads to choose from
     "deform, smoothed, 20 heads": dict(perturbation="deform", smooth=3.0, heads=20),
     "deform, smoothed, 10 heads, 3x the steps": dict(perturbation="deform", smooth=3.0, heads=10, steps=2400),
+    "deform, smoothed, 10 heads, rerun": dict(perturbation="deform", smooth=3.0, heads=10),   # the same runs on another CPU, with the vote
     "deform, smoothed, 10 heads, jitter g(x) only": dict(perturbation="deform", smooth=3.0, heads=10, jitter_views="perturbed"),   # IIC's one-view jitter
     "deform, unsmoothed": dict(perturbation="deform", smooth=0.0),
     "augment + deform (smoothed)": dict(perturbation="augment+deform", smooth=3.0),   # the combination of the two
@@ -61,7 +64,7 @@ SLUG = {"augment": "augment", "augment, no jitter": "augment_nojitter", "augment
         "deform, smoothed, 3x the steps": "deform_smooth_long", "deform, smoothed, batch 512": "deform_smooth_b512",
         "deform, smoothed, 10 heads": "deform_smooth_h10", "deform, smoothed, 20 heads": "deform_smooth_h20",
         "deform, smoothed, 10 heads, 3x the steps": "deform_smooth_h10_long",
-        "deform, smoothed, 10 heads, jitter g(x) only": "deform_smooth_h10_jit1",
+        "deform, smoothed, 10 heads, jitter g(x) only": "deform_smooth_h10_jit1", "deform, smoothed, 10 heads, rerun": "deform_smooth_h10_rerun",
         "augment + deform (smoothed)": "augment_deform",
         "wasserstein": "wasserstein", "augment, at wasserstein's steps": "augment_short"}
 SHORT = ("wasserstein", "augment, at wasserstein's steps")   # models trained for --wasserstein-steps
@@ -88,7 +91,7 @@ def run_one(model, seed, a, test):
     row = dict(model=model, seed=seed, steps=r["steps"], accuracy=rep["accuracy"], nmi=rep["nmi"], ari=rep["ari"],
                best_head=rep["best_head"], head_accuracy_min=min(h["accuracy"] for h in rep["heads"]),
                head_accuracy_max=max(h["accuracy"] for h in rep["heads"]), consensus_head=rep["consensus"]["head"],
-               **{f"consensus_{k}": rep["consensus"][k] for k in ("accuracy", "nmi", "ari")}, train_seconds=train_s,
+               **{f"{r}_{k}": rep[r][k] for r in ("consensus", "vote") for k in ("accuracy", "nmi", "ari")}, train_seconds=train_s,
                kmeans_accuracy=km["accuracy"], kmeans_nmi=km["nmi"], kmeans_ari=km["ari"])
     (r["run_dir"] / "clustering.json").write_text(json.dumps(rep, indent=1) + "\n")
     return row, r, rep
@@ -99,7 +102,7 @@ def perturbation_figure(test, seed):
     x = to_float(test.images[:8])
     views = {"original": x}
     for name, o in MODELS.items():
-        if name in SHORT[1:] or name.startswith("augment, ") or {"steps", "batch_size"} & set(o): continue   # variants look like their model
+        if name in SHORT[1:] or name.startswith("augment, ") or "heads" in o or {"steps", "batch_size"} & set(o): continue   # variants look like their model
         views[name] = CL.perturb(x, o["perturbation"], **CL.perturbation_params(CL.IICOptions(**o).__dict__))
     views["jitter (applied to both views)"] = CL.jitter(x, CL.IICOptions().jitter)
     fig, ax = plt.subplots(len(views), 8, figsize=(8, 1.15 * len(views)))
@@ -194,8 +197,9 @@ def main(argv=None):
     rows, first = [], {}
     if a.merge:
         meta = {d: json.loads((Path(d) / "iic_runs.json").read_text()) for d in a.merge}   # each part's params and provenance
-        parts = [(Path(d), m["params"] | dict(commit=m["commit"], dirty=m["dirty"])) for d, m in meta.items()]
+        parts = [(Path(d), m["params"] | dict(commit=m["commit"], dirty=m["dirty"], hardware=m.get("hardware"))) for d, m in meta.items()]
         df = pd.concat([pd.read_csv(d / "iic_runs.csv") for d, _ in parts], ignore_index=True)
+        df = df.drop_duplicates(["model", "seed"], keep="last")   # a run redone in a later part replaces the earlier one
         merged_from = {}   # an earlier merge (e.g. figures/) joins as the parts it was merged from
         for d, q in parts: merged_from |= q["merged_from"] if "merged_from" in q else {str(d): q}
         slow = [q for q in merged_from.values() if {SLUG[m] for m in SHORT} & set(q["models"])]   # the parts that ran the short models
@@ -209,7 +213,8 @@ def main(argv=None):
                       seeds=a.seeds, wasserstein_seeds=a.wasserstein_seeds or a.seeds, threads=1, device="cpu",
                       dataset="fashion_mnist", train_images=60000, test_images=len(test), models={m: MODELS[names[m]] for m in a.models},
                       options_defaults=CL.IICOptions().__dict__, head_selection="lowest moving-average training loss",
-                      consensus_selection="sub-head with the highest mean NMI to the other sub-heads, on the test images")
+                      consensus_selection="sub-head with the highest mean NMI to the other sub-heads, on the test images",
+                      vote="head_vote: every sub-head renamed to match the consensus head, then the vote (3 rounds), averaged")
         for m in a.models:
             seeds = (a.wasserstein_seeds or a.seeds) if names[m] in SHORT else a.seeds
             for s in seeds:
@@ -224,9 +229,10 @@ def main(argv=None):
         r = dict(model=m, seeds=len(g), steps=int(g.steps.iloc[0]))
         for k in ("accuracy", "nmi", "ari"):
             r[f"{k}_mean"], r[f"{k}_lo"], r[f"{k}_hi"] = interval(g[k])
-        c = g.get("consensus_accuracy", pd.Series(dtype=float)).dropna()   # runs evaluated before the consensus rule: none
-        r["consensus_seeds"] = len(c)
-        r["consensus_accuracy_mean"], r["consensus_accuracy_lo"], r["consensus_accuracy_hi"] = interval(c) if len(c) else (math.nan,) * 3
+        for rule in ("consensus", "vote"):
+            c = g.get(f"{rule}_accuracy", pd.Series(dtype=float)).dropna()   # runs evaluated before the rule existed: none
+            r[f"{rule}_seeds"] = len(c)
+            r[f"{rule}_accuracy_mean"], r[f"{rule}_accuracy_lo"], r[f"{rule}_accuracy_hi"] = interval(c) if len(c) else (math.nan,) * 3
         r["train_seconds_mean"] = g.train_seconds.mean()
         out.append(r)
     table = pd.DataFrame(out)

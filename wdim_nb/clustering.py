@@ -20,7 +20,7 @@ __all__ = ['PERTURBATIONS', 'SCHEDULES', 'ENCODERS', 'JITTER_VIEWS', 'joint_matr
            'jitter', 'deform', 'gaussian_smooth', 'random_field', 'random_deformation', 'image_mass', 'grid_points',
            'w2_images', 'random_classifier', 'adef_step', 'wasserstein_perturbation', 'perturb', 'VGGTrunk', 'DIMTrunk',
            'IICNet', 'IICOptions', 'perturbation_params', 'IIC', 'cluster_scores', 'kmeans_pixels', 'consensus_head',
-           'clustering_report']
+           'head_vote', 'clustering_report']
 
 # %% ../nbs/10_clustering.ipynb #a7cf0a0d
 def joint_matrix(z: torch.Tensor,    # [B, C] cluster probabilities of the images x (rows sum to 1)
@@ -428,19 +428,30 @@ def consensus_head(assign) -> int: # [N, heads] the cluster of each image under 
     agree = np.array([[nmi(assign[:, i], assign[:, j]) if i != j else 0.0 for j in range(H)] for i in range(H)])
     return int(agree.sum(1).argmax())
 
+def head_vote(probs, rounds: int = 3) -> np.ndarray: # [N, heads, C] each sub-head's cluster probabilities
+    "One partition from all sub-heads, without labels: rename each head's clusters to match a reference (Hungarian on their co-assignments), average, argmax."
+    from scipy.optimize import linear_sum_assignment
+    p = np.asarray(probs, dtype=np.float64)
+    ref = p[:, consensus_head(p.argmax(-1))]                                 # start from the head the others agree with
+    for _ in range(rounds):                                                  # then from the vote itself
+        ref = np.mean([p[:, h, linear_sum_assignment(ref.T @ p[:, h], maximize=True)[1]] for h in range(p.shape[1])], 0)
+    return ref.argmax(-1)
+
 @torch.no_grad()
 def clustering_report(encoder: IICNet, test, *, seed: int = 0, kmeans: bool = True, batch_size: int = 500) -> dict:
     "Scores of every main sub-head on `test`, the selected one's (`encoder.best`, chosen without labels) on top, its confusion matrix."
     from wdim_nb.evaluate import extract_features
     f = extract_features(encoder, test, taps=("main",), batch_size=batch_size)["main"]
     H = len(encoder.main)
-    assign = f.view(len(test), H, -1).argmax(-1).numpy()          # [N, heads]
+    probs = f.view(len(test), H, -1).float().softmax(-1).numpy()  # [N, heads, C]
+    assign = probs.argmax(-1)                                      # [N, heads]
     labels, best = test.labels.cpu().numpy(), int(encoder.best)
     heads = [cluster_scores(labels, assign[:, h]) for h in range(H)]
     C = f.shape[1] // H
     counts = np.zeros((C, int(labels.max()) + 1), dtype=np.int64)
     np.add.at(counts, (assign[:, best], labels), 1)
     c = consensus_head(assign)
-    return dict(heads[best], best_head=best, heads=heads, consensus=dict(heads[c], head=c), confusion=counts.tolist(), n_test=len(test),
+    return dict(heads[best], best_head=best, heads=heads, consensus=dict(heads[c], head=c),
+                vote=cluster_scores(labels, head_vote(probs)), confusion=counts.tolist(), n_test=len(test),
                 cluster_sizes=np.bincount(assign[:, best], minlength=C).tolist(),
                 kmeans_pixels=kmeans_pixels(test, C, seed=seed) if kmeans else None)
