@@ -25,6 +25,7 @@ Runs live in runs/iic_table/<model>_s<seed>/; rerunning continues or reuses them
     python scripts/iic_table.py --models deform_smooth_h10_long --seeds 0 --out /tmp/iic/K0   # likewise 1 -> K1, 2 -> K2; merged
     python scripts/iic_table.py --models deform_smooth_h10_jit1 --seeds 0 --out /tmp/iic/L0   # likewise 1 -> L1, 2 -> L2; merged
     python scripts/iic_table.py --models deform_smooth_h10_rerun --seeds 0 --out /tmp/iic/M0   # likewise 1 -> M1, 2 -> M2; merged
+    python scripts/iic_table.py --models deform_smooth_h10_long_rerun --seeds 0 --out /tmp/iic/N0   # likewise 1 -> N1, 2 -> N2; merged
     python scripts/iic_table.py --models augment --seeds 0 --steps 20   # a smoke run
 """
 import argparse, json, math
@@ -54,6 +55,7 @@ MODELS = {   # name -> options of the iic method
     "deform, smoothed, 20 heads": dict(perturbation="deform", smooth=3.0, heads=20),
     "deform, smoothed, 10 heads, 3x the steps": dict(perturbation="deform", smooth=3.0, heads=10, steps=2400),
     "deform, smoothed, 10 heads, rerun": dict(perturbation="deform", smooth=3.0, heads=10),   # the same runs on another CPU, with the vote
+    "deform, smoothed, 10 heads, 3x the steps, rerun": dict(perturbation="deform", smooth=3.0, heads=10, steps=2400),   # likewise
     "deform, smoothed, 10 heads, jitter g(x) only": dict(perturbation="deform", smooth=3.0, heads=10, jitter_views="perturbed"),   # IIC's one-view jitter
     "deform, unsmoothed": dict(perturbation="deform", smooth=0.0),
     "augment + deform (smoothed)": dict(perturbation="augment+deform", smooth=3.0),   # the combination of the two
@@ -63,7 +65,7 @@ MODELS = {   # name -> options of the iic method
 SLUG = {"augment": "augment", "augment, no jitter": "augment_nojitter", "augment, 3 copies (batch 86)": "augment_x3", "deform, smoothed (sigma 3 px)": "deform_smooth", "deform, unsmoothed": "deform_raw",
         "deform, smoothed, 3x the steps": "deform_smooth_long", "deform, smoothed, batch 512": "deform_smooth_b512",
         "deform, smoothed, 10 heads": "deform_smooth_h10", "deform, smoothed, 20 heads": "deform_smooth_h20",
-        "deform, smoothed, 10 heads, 3x the steps": "deform_smooth_h10_long",
+        "deform, smoothed, 10 heads, 3x the steps": "deform_smooth_h10_long", "deform, smoothed, 10 heads, 3x the steps, rerun": "deform_smooth_h10_long_rerun",
         "deform, smoothed, 10 heads, jitter g(x) only": "deform_smooth_h10_jit1", "deform, smoothed, 10 heads, rerun": "deform_smooth_h10_rerun",
         "augment + deform (smoothed)": "augment_deform",
         "wasserstein": "wasserstein", "augment, at wasserstein's steps": "augment_short"}
