@@ -428,11 +428,14 @@ def consensus_head(assign) -> int: # [N, heads] the cluster of each image under 
     agree = np.array([[nmi(assign[:, i], assign[:, j]) if i != j else 0.0 for j in range(H)] for i in range(H)])
     return int(agree.sum(1).argmax())
 
-def head_vote(probs, rounds: int = 3) -> np.ndarray: # [N, heads, C] each sub-head's cluster probabilities
+def head_vote(probs,                       # [N, heads, C] each sub-head's cluster probabilities
+              rounds: int = 3,             # renamings against the vote after the first one
+              start: int | None = None,    # the first reference head; None: `consensus_head` of the argmaxes
+             ) -> np.ndarray:              # [N] the cluster of each image
     "One partition from all sub-heads, without labels: rename each head's clusters to match a reference (Hungarian on their co-assignments), average, argmax."
     from scipy.optimize import linear_sum_assignment
     p = np.asarray(probs, dtype=np.float64)
-    ref = p[:, consensus_head(p.argmax(-1))]                                 # start from the head the others agree with
+    ref = p[:, consensus_head(p.argmax(-1)) if start is None else start]     # start from the head the others agree with
     for _ in range(rounds):                                                  # then from the vote itself
         ref = np.mean([p[:, h, linear_sum_assignment(ref.T @ p[:, h], maximize=True)[1]] for h in range(p.shape[1])], 0)
     return ref.argmax(-1)
@@ -452,6 +455,6 @@ def clustering_report(encoder: IICNet, test, *, seed: int = 0, kmeans: bool = Tr
     np.add.at(counts, (assign[:, best], labels), 1)
     c = consensus_head(assign)
     return dict(heads[best], best_head=best, heads=heads, consensus=dict(heads[c], head=c),
-                vote=cluster_scores(labels, head_vote(probs)), confusion=counts.tolist(), n_test=len(test),
+                vote=cluster_scores(labels, head_vote(probs, start=c)), confusion=counts.tolist(), n_test=len(test),
                 cluster_sizes=np.bincount(assign[:, best], minlength=C).tolist(),
                 kmeans_pixels=kmeans_pixels(test, C, seed=seed) if kmeans else None)
