@@ -85,7 +85,7 @@ def geomloss(eps, scaling):
 # loose stopping rung (tolerance 5e-2; GeomLoss, which has no tolerance, the eps-scaling factor 0.3)
 LADDERS = {
     "ours": [(f"eps x{k:g}, tol {t:g}" + (f", scaling {s:g}" if s != 0.5 else ""), k, (lambda t, s: lambda e: ours(e, t, s))(t, s))
-             for k in (4, 2, 1) for t in (5e-2, 1e-2, 1e-3) for s in (0.5, 0.25)],   # scaling: the eps schedule, like GeomLoss's
+             for k in (4, 2, 1) for t in (5e-2, 1e-2, 1e-3) for s in (0.5, 0.1)],   # scaling: the eps factor per stage; GeomLoss 0.3 on the blur = 0.09 on eps
     "pot_sinkhorn_log": [(f"eps x{k:g}, stopThr {t:g}", k, (lambda t: lambda e: pot(e, t))(t)) for k in (4, 2, 1) for t in (5e-2, 1e-2, 1e-3)],
     "geomloss_tensorized": [(f"eps x{k:g}, scaling {s:g}", k, (lambda s: lambda e: geomloss(e, s))(s))
                             for s in (0.3, 0.5, 0.7, 0.9) for k in (1, 0.5, 0.25, 0.1)],
@@ -93,6 +93,16 @@ LADDERS = {
 DEFAULTS = {m: [r[0] for r in LADDERS[m]].index(label) for m, label in   # ladder index used at matched eps: each one's default
             {"ours": "eps x1, tol 0.001", "pot_sinkhorn_log": "eps x1, stopThr 0.001", "geomloss_tensorized": "eps x1, scaling 0.5"}.items()}
 VALUE_IS_PC = {"ours", "pot_sinkhorn_log"}  # methods whose value is <P, C> (GeomLoss returns the regularised OT_eps)
+
+
+def rung(method, label):
+    "(eps multiplier, builder(eps)) for a ladder label, also one an older ladder had (e.g. a CSV written before a change)."
+    f = {k: float(v.lstrip("x")) for k, v in (part.rsplit(" ", 1) for part in label.split(", "))}   # "eps x2, tol 0.05"
+    k = f.pop("eps")
+    if method == "ours": return k, lambda e: ours(e, f["tol"], f.get("scaling", 0.5))
+    if method == "pot_sinkhorn_log": return k, lambda e: pot(e, f["stopThr"])
+    if method == "geomloss_tensorized": return k, lambda e: geomloss(e, f["scaling"])
+    raise ValueError(f"unknown method {method!r}; valid: {', '.join(LADDERS)}")
 
 
 def available():
