@@ -9,8 +9,7 @@ step time as a ratio to dim_l's in the same precision.
 
     python bench/train_step.py                                    # CPU: 28x28x1 (Fashion-MNIST), batch 64
     python bench/train_step.py --device cuda --image-size 32 --batch-sizes 64 256 --compile --channels-last
-    python bench/train_step.py --methods wdim --image-size 32 --set arch=wdim mi_bound=jsd local_critic=concat \
-        --out figures/bench_wdim_network.csv          # WDIM's published networks and loss: bf16 vs eager fp32
+    python bench/train_step.py --methods wdim --image-size 32 --set preset=paper    # WDIM's networks and loss
 
 Writes figures/bench_train_step.csv (+ .json provenance), or `--out` (a CSV path) with a .json beside it.
 """
