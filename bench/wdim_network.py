@@ -10,8 +10,8 @@ nn.Module calls, one Adam over all parameters, as that code runs.
 
 The project's step is `bench/train_step.py`'s (the learner's own forward, backward and optimiser step) for `wdim` with
 the same settings: arch=wdim, mi_bound=jsd, local_critic=concat, global_negatives=1, no augmentation; in float32 and,
-where the CPU (or GPU) has fast bf16, under bf16 autocast. Before timing, the script checks that both steps train the
-same number of parameters in networks of the same shapes. Steps are timed round-robin (a change in load hits every
+where the CPU (or GPU) has fast bf16, under bf16 autocast. Before timing, the script checks that both steps train
+networks of the same parameter shapes and, loaded with the same weights, give the same MI terms. Steps are timed round-robin (a change in load hits every
 row alike); the table reports the median and each row's speed-up over the eager baseline.
 
     python bench/wdim_network.py                       # CPU, 32x32x3, batch 64: figures/bench_wdim_network.csv (+ .json)

@@ -33,7 +33,7 @@ def test_baseline_mi_terms_equal_the_projects_on_the_same_weights():
     assert glob != pytest.approx(float(to["global"]), rel=1e-4, abs=1e-5)
 
 
-def test_dry_run_times_every_step(capsys):
+def test_dry_run_times_every_step():
     df = _bench().main(["--batch", "2", "--steps", "1", "--reps", "1", "--threads", "1", "--no-save"])
     assert df.step.iloc[0].startswith("eager") and df.speedup_over_eager.iloc[0] == 1.0
     assert len(df) in (2, 3) and (df.images_per_s > 0).all()   # bf16 only where the CPU is fast at it
