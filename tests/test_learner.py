@@ -101,6 +101,16 @@ def test_runs_saved_before_lr_schedule_existed_count_as_constant():
     assert L.differences(old, replace(c, lr_schedule="cosine")) == ["lr_schedule: 'constant' -> 'cosine'"]
 
 
+def test_runs_saved_before_an_option_existed_count_as_its_default():
+    c = check(tiny(method="wdim"), data=False)
+    old = L.asdict(c) | {"options": {k: v for k, v in c.options.items() if k != "cross_view"}}   # written before the option
+    assert L.differences(old, replace(c, options=c.options | {"cross_view": False})) == []
+    assert L.differences(old, replace(c, options=c.options | {"cross_view": True})) == ["cross_view: False -> True"]
+    assert L.differences(old, replace(c, options=c.options | {"cross_view": False, "occlude": True})) == ["occlude: False -> True"]
+    gone = L.asdict(c) | {"options": c.options | {"retired": 1}}
+    assert L.differences(gone, c) == ["retired: 1 -> (no such option)"]
+
+
 def test_training_time_counts_on_across_a_resume(tmp_path, ds):
     fit(tiny(method="test_slow", max_steps=2, log_every=1, out_dir=str(tmp_path), name="t"), ds, progress=False)
     assert L.read_checkpoint(tmp_path / "t" / "checkpoint.pt")["pos"]["seconds"] >= 0.1

@@ -153,6 +153,24 @@ def test_occlusion_and_coordinates(ds):
     assert "coord_abs" not in m.build(cfg("dim_l"), SHAPE)                  # off by default
 
 
+def test_cross_view(ds):
+    "cross_view: the code y is the encoder's output on another draw of the augmentation; the maps stay on the batch."
+    from wdim_nb.methods import second_view
+    pad = second_view(torch.full((4, 1, 12, 12), -1.0), "crop_flip")
+    assert pad.shape == (4, 1, 12, 12) and (pad == -1).all()                # padding is the background, pixel 0
+    with pytest.raises(ValueError, match="augment"): cfg("dim_l", cross_view=True, augment="none")
+    c, m = cfg("dim_lg", cross_view=True, augment="flip"), get_method("dim_lg")
+    models = m.build(c, SHAPE)
+    seen = []
+    models["encoder"].register_forward_hook(lambda mod, inp, out: seen.append(inp[0]))
+    x = ds.images[:8].float() / 127.5 - 1
+    torch.manual_seed(0); terms, _ = m.loss(models, x, c)
+    assert len(seen) == 2 and torch.equal(seen[0], x) and not torch.equal(seen[1], x)
+    assert all(torch.equal(b, a) or torch.equal(b, a.flip(-1)) for a, b in zip(x, seen[1]))   # one flip draw per image
+    assert all(torch.isfinite(t) for t in terms.values())
+    seen.clear(); m.loss(models, x, cfg("dim_lg", augment="flip")); assert len(seen) == 1   # off by default
+
+
 def test_effective_rank_against_known_spectra():
     from wdim_nb.methods import effective_rank
     g = torch.Generator().manual_seed(1)

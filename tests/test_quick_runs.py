@@ -10,10 +10,10 @@ def test_quick_runs_table_reads_run_folders(tmp_path):
     spec = importlib.util.spec_from_file_location("quick_runs", Path(__file__).resolve().parents[1] / "scripts" / "quick_runs.py")
     q = importlib.util.module_from_spec(spec); spec.loader.exec_module(q)
     probe = lambda v: {"mlp": v, "linear": v - 0.01}
-    for name, k, lr in (("a", None, {}), ("b", 15, dict(lr_schedule="cosine")), ("c", 127, {})):
+    for name, k, lr, xv in (("a", None, {}, {}), ("b", 15, dict(lr_schedule="cosine"), dict(cross_view=True)), ("c", 127, {}, {})):
         (tmp_path / name).mkdir()
         (tmp_path / name / "config.json").write_text(json.dumps(dict(method="wdim", epochs=7, batch_size=128, seed=1,
-                                                                   options=dict(global_negatives=k), **lr)))
+                                                                   options=dict(global_negatives=k, **xv), **lr)))
         (tmp_path / name / "eval.json").write_text(json.dumps(dict(
             timing=dict(steps=100, train_seconds=10.0, threads=2), probe=dict(y=probe(0.8), fc=probe(0.81), conv=probe(0.82)),
             kmeans_acc=0.5, baselines=dict(raw=probe(0.84), random_encoder=dict(probe=dict(y=probe(0.7)))),
@@ -21,6 +21,7 @@ def test_quick_runs_table_reads_run_folders(tmp_path):
     rows = [q.row(tmp_path / n) for n in "abc"]
     assert [r["global_negatives"] for r in rows] == ["all (B - 1)", 15, "all (B - 1)"]
     assert [r["lr_schedule"] for r in rows] == ["constant", "cosine", "constant"]   # a run from before the field: constant
+    assert [r["cross_view"] for r in rows] == [False, True, False]                # a run from before the option: one view
     assert rows[0]["images_per_s"] == 1280 and rows[0]["cpu"] == "some CPU" and rows[0]["y_mlp"] == 0.8 and rows[0]["raw_mlp"] == 0.84
     with pytest.raises(SystemExit, match="no eval.json"): q.main([str(tmp_path / "missing")])
 

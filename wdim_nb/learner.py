@@ -5,7 +5,7 @@
 # %% ../nbs/07_learner.ipynb #b940aa59
 from __future__ import annotations
 import csv, inspect, json, math, os, pickle, random, socket, sys, time, warnings
-from dataclasses import dataclass, field, asdict, fields, replace
+from dataclasses import MISSING, dataclass, field, asdict, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -234,6 +234,11 @@ def run_folder(cfg: Config) -> Path:
 
 UNRECORDED = dict(lr_schedule="constant")   # what a run saved before a setting existed did
 
+def _option_defaults(method: str) -> dict:
+    "A method option a saved run lacks did what the option's default does: new options are added switched off."
+    O = get_method(method).Options
+    return {f.name: f.default for f in fields(O) if f.default is not MISSING} if O else {}
+
 def differences(saved: dict, cfg: Config) -> list[str]:
     "The settings, outside `RESULT_FREE`, in which the run saved as `saved` (a Config dict) differs from `cfg`."
     name = lambda m: resolve_name(m) if isinstance(m, str) and m in method_names() else m
@@ -242,6 +247,11 @@ def differences(saved: dict, cfg: Config) -> list[str]:
         if k in RESULT_FREE: continue
         old = saved.get(k, UNRECORDED.get(k, "(not recorded)"))
         if k == "method": old, v = name(old), name(v)
+        if k == "options" and isinstance(old, dict):
+            old = {**_option_defaults(cfg.method), **old}
+            out += [f"{o}: {old.get(o, '(not recorded)')!r} -> {v[o]!r}" for o in v if o not in old or old[o] != v[o]]
+            out += [f"{o}: {old[o]!r} -> (no such option)" for o in old if o not in v]
+            continue
         if old != v: out.append(f"{k}: {old!r} -> {v!r}")
     return out
 

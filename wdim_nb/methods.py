@@ -14,12 +14,14 @@ from torch.func import functional_call
 from . import models as M
 from .core import type_problems
 from .bounds import mi_bound, mi_bound_pairs
+from .data import augment_images
 
 # %% auto #0
 __all__ = ['METHODS', 'ALIASES', 'PRIORS', 'QUICK_DIM', 'LOCAL_CRITICS', 'PRIOR_CRITICS', 'register', 'method_names',
            'resolve_name', 'get_method', 'unwrap', 'frozen', 'adam', 'sample_prior', 'Method', 'fp32', 'effective_rank',
-           'DIMOptions', 'DIM', 'WDIMOptions', 'WDIM', 'RandomProjection', 'MIGEMethodOptions', 'MIGEMethod',
-           'MIGELocal', 'DIM_G', 'DIM_L', 'DIM_LG', 'WDIM_GC', 'WDIM_LC', 'WDIM_GPC', 'WDIM_LPC', 'WDIM_LGPC']
+           'second_view', 'DIMOptions', 'DIM', 'WDIMOptions', 'WDIM', 'RandomProjection', 'MIGEMethodOptions',
+           'MIGEMethod', 'MIGELocal', 'DIM_G', 'DIM_L', 'DIM_LG', 'WDIM_GC', 'WDIM_LC', 'WDIM_GPC', 'WDIM_LPC',
+           'WDIM_LGPC']
 
 # %% ../nbs/06_methods.ipynb #3c35e3ad
 METHODS: dict[str, type] = {}   # full name -> Method subclass
@@ -173,6 +175,10 @@ QUICK_DIM = dict(mi_bound="infonce", local_critic="dot", critic_hidden=512, augm
 
 LOCAL_CRITICS = ("dot", "concat")
 
+def second_view(x: torch.Tensor, augment) -> torch.Tensor:
+    "Another draw of the training augmentation on a float batch in [-1, 1]; padding is pixel value 0 (-1), as in `data`."
+    return augment_images(x + 1, augment) - 1
+
 @dataclasses.dataclass
 class DIMOptions:
     "Settings of DIM's objective (`Config.options`); `None` takes the method's or the preset's choice."
@@ -182,6 +188,7 @@ class DIMOptions:
     critic_hidden: int | None = None    # width of the local critic (None: the paper's, 2048 for dot, 512 for concat)
     occlude: bool = False               # DIM Table 4: the global code sees an occluded copy of the image
     coord_weight: float = 0.0           # DIM Table 4: weight of absolute + relative coordinate prediction (0 = off)
+    cross_view: bool = False            # AMDIM: the code y comes from a second augmented view of the image (needs `augment`)
     prior: str = "uniform"              # `uniform` on [0,1]^y_dim (codes squashed by a sigmoid) or `gaussian`
     def problems(self) -> list[str]:
         out = []
@@ -226,8 +233,12 @@ class DIM(Method):
 
     @classmethod
     def problems(cls, cfg):
-        n = cfg.options.get("local_negatives")
-        return [] if n is None or n < cfg.batch_size else [f"local_negatives={n} must be below batch_size={cfg.batch_size}"]
+        n, out = cfg.options.get("local_negatives"), []
+        if n is not None and n >= cfg.batch_size: out.append(f"local_negatives={n} must be below batch_size={cfg.batch_size}")
+        if cfg.options.get("cross_view") and cfg.augment in (None, "none"):
+            out.append("cross_view=True draws a second view with the training augmentation, but augment is None; "
+                       "set one, e.g. augment='crop_flip'")
+        return out
 
     def optimizers(self, models, cfg):
         main = [p for k, m in models.items() if k != "prior_disc" for p in m.parameters()]
@@ -236,8 +247,10 @@ class DIM(Method):
         return opts
 
     def loss(self, models, x, cfg):
-        out, o = models["encoder"](x), cfg.options
-        y = self._occluded_code(models["encoder"], x) if o["occlude"] else out["y"]
+        enc, o = models["encoder"], cfg.options
+        out = enc(x)
+        xy = second_view(x, cfg.augment) if o["cross_view"] else x   # the image the code y is computed from
+        y = self._occluded_code(enc, xy) if o["occlude"] else enc(xy)["y"] if o["cross_view"] else out["y"]
         terms, diag = {}, {}
         if o["coord_weight"]:
             c = out["local"]
@@ -421,5 +434,6 @@ class WDIM_LPC(WDIM):
 class WDIM_LGPC(WDIM):
     "WDIM LGPC (WDIM Table 1, the full method; alias `wdim`): both MI terms and the Sinkhorn prior (WDIM Eq. 10)."
     name, aliases, has_global, has_local, weights = "wdim_lgpc", ("wdim",), True, True, ("alpha", "beta", "gamma")
-    quick = _PRIOR_QUICK | dict(global_negatives=15, epochs=7, lr_schedule="cosine")   # `make run`: train.ipynb's choice tables
+    quick = _PRIOR_QUICK | dict(global_negatives=15, epochs=7, lr_schedule="cosine",   # `make run`: train.ipynb's choice
+                                cross_view=True)                                        # tables
     defaults = dict(alpha=0.5, beta=1.0, gamma=0.1, **_WDIM)

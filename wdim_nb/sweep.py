@@ -15,15 +15,15 @@ from .core import provenance, repo_root, save_table, write_json
 from .learner import UNRECORDED
 
 # %% auto #0
-__all__ = ['BOUNDS', 'WDIM_OWN', 'PAPER', 'GRIDS', 'COLUMNS', 'TIMES', 'OPTIONAL', 'TAPS', 'ACC', 'FIELDS', 'Run', 'table_seeds',
-           'table_dataset', 'table_eval', 'runs_of', 'finished', 'sweep', 'interval', 'aggregate', 'keep_records',
-           'write_tables', 'load_table', 'describe_table', 'row_settings', 'setting_differences', 'side_by_side',
-           'plot_table', 'row_difference', 'claim', 'y_below_conv', 'baselines', 'check_table', 'main']
+__all__ = ['BOUNDS', 'WDIM_OWN', 'PAPER', 'GRIDS', 'BEFORE', 'COLUMNS', 'TIMES', 'OPTIONAL', 'TAPS', 'ACC', 'FIELDS', 'Run',
+           'table_seeds', 'table_dataset', 'table_eval', 'runs_of', 'finished', 'sweep', 'interval', 'aggregate',
+           'keep_records', 'write_tables', 'load_table', 'describe_table', 'row_settings', 'setting_differences',
+           'side_by_side', 'plot_table', 'row_difference', 'claim', 'y_below_conv', 'baselines', 'check_table', 'main']
 
 # %% ../nbs/13_sweep.ipynb #eecc8e47
 BOUNDS = ("jsd", "dv", "infonce")
-WDIM_OWN = dict(mi_bound="jsd", local_critic="concat", augment=None)   # WDIM Sec. 5.1: its bound and critic; augment=None
-                                                                       # is the preset's: none in `paper`, crop+flip in `quick`
+WDIM_OWN = dict(mi_bound="jsd", local_critic="concat", augment=None,   # WDIM Sec. 5.1: its bound and critic; augment=None
+               cross_view=False)   # is the preset's: none in `paper`, crop+flip in `quick`; one view, as WDIM trains
 
 def _tables() -> dict:
     "table -> [(row label, method, settings)] for the representation-learning tables of DIM, WDIM and MIGE."
@@ -95,6 +95,8 @@ GRIDS = {
 }
 
 # %% ../nbs/13_sweep.ipynb #255225c3
+BEFORE = UNRECORDED | dict(cross_view=False)   # settings at the value every run had before they existed: not in names
+
 @dataclass(frozen=True)
 class Run:
     "One training run of the sweep: `nbs/train.ipynb` with these parameters."
@@ -107,7 +109,7 @@ class Run:
 
     @property
     def name(self) -> str:
-        settings = tuple(s for s in self.settings if s not in UNRECORDED.items())   # a setting at the value runs had before
+        settings = tuple(s for s in self.settings if s not in BEFORE.items())   # a setting at the value runs had before
         key = [settings, self.evaluation] if self.evaluation else settings          # it existed keeps their names
         h = hashlib.sha1(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:8]
         return f"{self.method}_{self.dataset}_{self.preset}_s{self.seed}_{h}"
