@@ -169,6 +169,9 @@ def test_cross_view(ds):
     assert all(torch.equal(b, a) or torch.equal(b, a.flip(-1)) for a, b in zip(x, seen[1]))   # one flip draw per image
     assert all(torch.isfinite(t) for t in terms.values())
     seen.clear(); m.loss(models, x, cfg("dim_lg", augment="flip")); assert len(seen) == 1   # off by default
+    # a preset may choose it (the quick wdim does); a run's own setting wins; the paper preset and the others keep one view
+    assert cfg("wdim").options["cross_view"] is True and cfg("wdim", cross_view=False).options["cross_view"] is False
+    assert cfg("wdim", preset="paper").options["cross_view"] is False and cfg("dim_l").options["cross_view"] is False
 
 
 def test_effective_rank_against_known_spectra():

@@ -92,9 +92,11 @@ def resolved(cfg: Config) -> Config:
     for w in ("alpha", "beta", "gamma"):
         if getattr(cfg, w) is None and w not in new: new[w] = 0.0
     if new.get("lr_schedule", cfg.lr_schedule) is None: new["lr_schedule"] = "constant"   # the papers' (Adam, fixed lr)
-    opts, probs = m.options(cfg.options if isinstance(cfg.options, dict) else {})
-    choice = {**m.defaults, **pre}        # a preset or method may choose an option too (e.g. DIM's local critic)
-    if not probs: new["options"] = {k: choice[k] if v is None and k in choice else v for k, v in opts.items()}
+    given = cfg.options if isinstance(cfg.options, dict) else {}
+    opts, probs = m.options(given)
+    choice = {**m.defaults, **pre}        # a preset or method may choose an option too (e.g. DIM's local critic, or the
+    if not probs:                         # quick wdim's second view) where the run did not set it, or set it to None
+        new["options"] = {k: choice[k] if k in choice and given.get(k) is None else v for k, v in opts.items()}
     out = replace(cfg, **new)
     if out.name is None: out = replace(out, name=f"{resolve_name(out.method)}_{out.dataset}_{out.preset}_s{out.seed}")
     return out
