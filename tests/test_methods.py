@@ -165,8 +165,9 @@ def test_cross_view(ds):
     models["encoder"].register_forward_hook(lambda mod, inp, out: seen.append(inp[0]))
     x = ds.images[:8].float() / 127.5 - 1
     torch.manual_seed(0); terms, _ = m.loss(models, x, c)
-    assert len(seen) == 2 and torch.equal(seen[0], x) and not torch.equal(seen[1], x)
-    assert all(torch.equal(b, a) or torch.equal(b, a.flip(-1)) for a, b in zip(x, seen[1]))   # one flip draw per image
+    same = lambda a, b: torch.allclose(a, b, atol=1e-6)                    # x + 1 - 1 rounds
+    assert len(seen) == 2 and torch.equal(seen[0], x) and any(not same(b, a) for a, b in zip(x, seen[1]))
+    assert all(same(b, a) or same(b, a.flip(-1)) for a, b in zip(x, seen[1]))   # one flip draw per image
     assert all(torch.isfinite(t) for t in terms.values())
     seen.clear(); m.loss(models, x, cfg("dim_lg", augment="flip")); assert len(seen) == 1   # off by default
     # a preset may choose it (the quick wdim does); a run's own setting wins; the paper preset and the others keep one view
