@@ -72,6 +72,67 @@ def test_gradient_moves_a_degenerate_solution_away():
     assert (logits.argmax(1).bincount(minlength=4) > 0).sum() >= 3
 
 
+# --- the marginals' weight lambda of IIC's code
+@pytest.mark.parametrize("lamb", [1.0, 1.5, 2.0, 4.0])
+def test_entropy_weight_adds_the_marginal_entropies(lamb):
+    "Random soft assignments: iic_loss(lamb) = -(I + (lamb - 1)(H(z) + H(z'))), all from a joint computed with NumPy."
+    g = torch.Generator().manual_seed(2)
+    z, zp = torch.randn(40, 6, generator=g).double().softmax(-1), torch.randn(40, 6, generator=g).double().softmax(-1)
+    a, b = z.numpy(), zp.numpy()
+    P = (a.T @ b + b.T @ a) / 2 / len(a)
+    P /= P.sum()
+    pc, pcp = P.sum(1), P.sum(0)
+    mi = (P * np.log(P / np.outer(pc, pcp))).sum()
+    h, hp = -(pc * np.log(pc)).sum(), -(pcp * np.log(pcp)).sum()
+    assert CL.iic_loss(z, zp, lamb=lamb).item() == pytest.approx(-(mi + (lamb - 1) * (h + hp)), abs=1e-12)
+    if lamb == 1.0: assert CL.iic_loss(z, zp, lamb=lamb).item() == -CL.discrete_mi(CL.joint_matrix(z, zp)).item()
+
+
+def test_entropy_weight_pushes_a_merged_clustering_apart_harder():
+    "Nearly everything in cluster 0: one small gradient step raises the marginal entropy more the larger lambda is."
+    torch.manual_seed(0)
+    base = torch.randn(256, 5, dtype=torch.float64) * 0.5 + torch.tensor([3.0, 0, 0, 0, 0], dtype=torch.float64)
+    entropy = lambda logits: (lambda m: -(m * m.log()).sum().item())(logits.softmax(-1).mean(0))
+    gain = {}
+    for lamb in (1.0, 1.5, 2.0):
+        logits = base.clone().requires_grad_(True)
+        p = logits.softmax(-1)
+        CL.iic_loss(p, p, lamb=lamb).backward()
+        gain[lamb] = entropy(base - 0.1 * logits.grad) - entropy(base)
+    assert 0 < gain[1.0] and 10 * gain[1.0] < gain[1.5] < gain[2.0]   # near the merged point the MI alone is almost flat
+    assert gain[2.0] == pytest.approx(2 * gain[1.5] - gain[1.0], rel=0.05)   # the extra push grows with lambda - 1
+
+
+def test_uniform_outputs_are_a_stationary_point_that_lambda_rewards():
+    "Every output uniform: I = 0 and H = log C, so the loss is -2 (lamb - 1) log C with a zero gradient."
+    logits = (torch.randn(64, 6, dtype=torch.float64) * 1e-9).requires_grad_(True)
+    p = logits.softmax(-1)
+    loss = CL.iic_loss(p, p.flip(0), lamb=2.0)
+    loss.backward()
+    assert loss.item() == pytest.approx(-2 * math.log(6), abs=1e-9) and logits.grad.abs().max().item() < 1e-9
+
+
+def test_one_step_with_entropy_weight_two():
+    "The same step (same seed) with lambda = 2 and 1: a lower loss by H(z) + H(z') per head, the same logged MI."
+    x = to_float(get_dataset("synthetic", n=16, shape=SHAPE).images)
+    res = {}
+    for w in (1.0, 2.0):
+        c = check(cfg(entropy_weight=w, perturbation="deform"), data=False)
+        method = get_method("iic")
+        torch.manual_seed(0); models = method.build(c, SHAPE)
+        outs = []
+        models["encoder"].register_forward_hook(lambda m, args, out: outs.append(out["main"].detach()))
+        torch.manual_seed(1); terms, diag = method.loss(models, x, c)
+        terms["main"].backward()
+        assert all(torch.isfinite(p.grad).all() for p in models.parameters() if p.grad is not None)
+        res[w] = terms["main"].item(), diag["mi_main"].item(), outs[0].softmax(-1)
+    (l1, mi1, p1), (l2, mi2, p2) = res[1.0], res[2.0]
+    assert torch.equal(p1, p2) and mi1 == pytest.approx(mi2, abs=1e-6) and 0 <= mi2 <= math.log(10) + 1e-4
+    ents = [(lambda P: (lambda a, b: -(a * a.log()).sum() - (b * b.log()).sum())(P.sum(1), P.sum(0)))(CL.joint_matrix(p1[:16, h], p1[16:, h]))
+            for h in range(p1.shape[1])]
+    assert l2 == pytest.approx(l1 - torch.stack(ents).mean().item(), abs=1e-5)
+
+
 # --- evaluation
 def test_consensus_head_picks_the_partition_the_other_heads_share():
     "Four heads that split the data one way up to renaming, two that split it their own ways: one of the four wins."
@@ -185,6 +246,8 @@ def test_registered_without_labels():
     (dict(jitter=1.0), "jitter=1.0 must be in"),
     (dict(repeats=0), "repeats=0 must be >= 1"),
     (dict(jitter_views="one"), "both, perturbed"),
+    (dict(entropy_weight=0.5), "entropy_weight=0.5 must be a finite number >= 1"),
+    (dict(entropy_weight=math.inf), "entropy_weight=inf must be"),
     (dict(heads="5"), "expected int"),
     (dict(colour=True), "unknown key"),
 ])

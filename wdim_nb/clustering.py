@@ -41,10 +41,17 @@ def discrete_mi(P: torch.Tensor,          # [C, C'] joint distribution of (z, z'
     Pc, Pcp = P.sum(1, keepdim=True), P.sum(0, keepdim=True)   # marginals [C, 1], [1, C']
     return (P * (P.clamp_min(floor).log() - Pc.clamp_min(floor).log() - Pcp.clamp_min(floor).log())).sum()
 
-def iic_loss(z, zp, *, floor: float = 1e-12) -> torch.Tensor:
-    "The IIC objective to minimise: -I(z; z') of the symmetrised joint of two batches [B, C] of cluster probabilities."
+def iic_loss(z, zp, *,
+             lamb: float = 1.0,       # weight of the marginals' log terms (IIC's code): 1 is -I(z; z'), > 1 also rewards balance
+             floor: float = 1e-12,    # the log-0 guard of `discrete_mi`
+            ) -> torch.Tensor:
+    "The IIC objective to minimise, -sum_cc' P_cc' (log P_cc' - lamb log P_c - lamb log P_c') of the symmetrised joint of two batches [B, C] of cluster probabilities: -I(z; z') - (lamb - 1)(H(z) + H(z'))."
     dt = torch.promote_types(torch.promote_types(z.dtype, zp.dtype), torch.float32)   # bf16/fp16 -> float32; float64 stays
-    return -discrete_mi(joint_matrix(z.to(dt), zp.to(dt)), floor=floor)
+    P = joint_matrix(z.to(dt), zp.to(dt))
+    if lamb == 1: return -discrete_mi(P, floor=floor)
+    log = lambda t: t.clamp_min(floor).log()
+    Pc, Pcp = P.sum(1, keepdim=True), P.sum(0, keepdim=True)
+    return -(P * (log(P) - lamb * log(Pc) - lamb * log(Pcp))).sum()
 
 # %% ../nbs/10_clustering.ipynb #e9bc0fed
 def augment(x: torch.Tensor,              # [B, C, H, W] float images in [-1, 1]
@@ -292,6 +299,7 @@ class IICOptions:
     jitter: float = 0.4            # brightness / contrast jitter, every model (0: none)
     jitter_views: str = "both"     # which views are jittered: both (x and g(x), each its own draw) or perturbed (g(x), as IIC)
     repeats: int = 1               # perturbed copies of each image per batch (IIC's repeats): B·repeats pairs a step
+    entropy_weight: float = 1.0    # lambda of IIC's code: loss -I(z; z') - (lambda - 1)(H(z) + H(z')); 1: the MI alone
     amplitude: float = 1.0         # deform: RMS displacement, pixels
     smooth: float = 3.0            # deform: Gaussian smoothing width, pixels (0: unsmoothed)
     radius: float = 2.0            # wasserstein: W2 ball radius, pixels
@@ -320,6 +328,8 @@ class IICOptions:
         need(0 <= self.jitter < 1, f"jitter={self.jitter} must be in [0, 1)")
         need(self.jitter_views in JITTER_VIEWS, f"jitter_views={self.jitter_views!r} is unknown; valid: {', '.join(JITTER_VIEWS)}")
         need(self.repeats >= 1, f"repeats={self.repeats} must be >= 1")
+        need(math.isfinite(self.entropy_weight) and self.entropy_weight >= 1,
+             f"entropy_weight={self.entropy_weight} must be a finite number >= 1 (1: the MI alone; below 1 the loss rewards merging clusters)")
         for k in ("amplitude", "smooth", "adef_smooth"): need(getattr(self, k) >= 0, f"{k}={getattr(self, k)} must be >= 0")
         for k in ("radius", "eta", "adef_step", "w2_eps"): need(getattr(self, k) > 0, f"{k}={getattr(self, k)} must be > 0")
         need(self.adef_max_steps >= 1, f"adef_max_steps={self.adef_max_steps} must be >= 1")
@@ -376,12 +386,15 @@ class IIC(Method):
         else: xp = jitter(xp.to(x.dtype), o["jitter"])
         enc = models["encoder"]
         out = enc(torch.cat([x, xp]))
+        lamb = o["entropy_weight"]
         with fp32(x):
-            def per_head(logits):   # [2B, heads, C] -> [heads] of -I(z; z')
+            def per_head(logits):   # [2B, heads, C] -> [heads] losses (-I(z; z') when lamb = 1), [heads] I(z; z') without gradient
                 p = logits.float().softmax(-1)
-                return torch.stack([iic_loss(p[:B, h], p[B:, h]) for h in range(p.shape[1])])
-            lm = per_head(out["main"])
-            lo = per_head(out["over"]) if "over" in out else None
+                loss = torch.stack([iic_loss(p[:B, h], p[B:, h], lamb=lamb) for h in range(p.shape[1])])
+                if lamb == 1: return loss, -loss.detach()
+                with torch.no_grad(): return loss, torch.stack([-iic_loss(p[:B, h], p[B:, h]) for h in range(p.shape[1])])
+            lm, mim = per_head(out["main"])
+            lo, mio = per_head(out["over"]) if "over" in out else (None, None)
         wm, wo = 1.0, 1.0
         if lo is not None and o["schedule"] == "alternate": wm, wo = (1.0, 0.0) if self.step % 2 == 0 else (0.0, 1.0)
         self.step += 1
@@ -389,8 +402,8 @@ class IIC(Method):
         self.ema = d if self.ema is None else 0.95 * self.ema + 0.05 * d
         unwrap(enc).best.fill_(int(self.ema.argmin()))
         terms = {"main": wm * lm.mean()} | ({"over": wo * lo.mean()} if lo is not None else {})
-        diag |= {"mi_main": -lm.detach().min(), "mi_main_mean": -lm.detach().mean()}
-        if lo is not None: diag["mi_over"] = -lo.detach().min()
+        diag |= {"mi_main": mim.max(), "mi_main_mean": mim.mean()}
+        if lo is not None: diag["mi_over"] = mio.max()
         return terms, diag
 
     def evaluate(self, models, train, test, cfg):
