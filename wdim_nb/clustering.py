@@ -48,10 +48,8 @@ def iic_loss(z, zp, *,
     "The IIC objective to minimise, -sum_cc' P_cc' (log P_cc' - lamb log P_c - lamb log P_c') of the symmetrised joint of two batches [B, C] of cluster probabilities: -I(z; z') - (lamb - 1)(H(z) + H(z'))."
     dt = torch.promote_types(torch.promote_types(z.dtype, zp.dtype), torch.float32)   # bf16/fp16 -> float32; float64 stays
     P = joint_matrix(z.to(dt), zp.to(dt))
-    if lamb == 1: return -discrete_mi(P, floor=floor)
-    log = lambda t: t.clamp_min(floor).log()
-    Pc, Pcp = P.sum(1, keepdim=True), P.sum(0, keepdim=True)
-    return -(P * (log(P) - lamb * log(Pc) - lamb * log(Pcp))).sum()
+    H = lambda p: -(p * p.clamp_min(floor).log()).sum()   # entropy of a marginal, with the same log-0 guard
+    return -discrete_mi(P, floor=floor) - (lamb - 1) * (H(P.sum(1)) + H(P.sum(0)))
 
 # %% ../nbs/10_clustering.ipynb #e9bc0fed
 def augment(x: torch.Tensor,              # [B, C, H, W] float images in [-1, 1]

@@ -250,7 +250,8 @@ class DIM(Method):
         enc, o = models["encoder"], cfg.options
         out = enc(x)
         xy = second_view(x, cfg.augment) if o["cross_view"] else x   # the image the code y is computed from
-        y = self._occluded_code(enc, xy) if o["occlude"] else enc(xy)["y"] if o["cross_view"] else out["y"]
+        if o["occlude"]: y = self._occluded_code(enc, xy)
+        else: y = enc(xy)["y"] if o["cross_view"] else out["y"]
         terms, diag = {}, {}
         if o["coord_weight"]:
             c = out["local"]
