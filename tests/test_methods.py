@@ -175,6 +175,28 @@ def test_cross_view(ds):
     assert cfg("wdim", preset="paper").options["cross_view"] is False and cfg("dim_l").options["cross_view"] is False
 
 
+def test_symmetric_cross_view(ds):
+    "symmetric: each bound is the mean of the two directions, y(x') against the maps of x and y(x) against those of x'."
+    from wdim_nb.methods import _mi_terms, second_view
+    with pytest.raises(ValueError, match="cross_view=True"): cfg("dim_lg", symmetric=True, augment="flip")
+    with pytest.raises(ValueError, match="occlude"): cfg("dim_lg", symmetric=True, cross_view=True, occlude=True, augment="flip")
+    c, m = cfg("dim_lg", cross_view=True, symmetric=True, augment="crop_flip"), get_method("dim_lg")
+    torch.manual_seed(0); models = m.build(c, SHAPE)
+    x = ds.images[:8].float() / 127.5 - 1
+    torch.manual_seed(1); terms, diag = m.loss(models, x, c)
+    torch.manual_seed(1); x2 = second_view(x, "crop_flip")          # the same draw as inside the loss
+    enc = models["encoder"]; o1, o2 = enc(x), enc(x2)                 # train-mode batch norm: the same outputs again
+    for k, w in (("global", c.alpha), ("local", c.beta)):
+        crit = models[f"{k}_critic"]
+        one = lambda out, y: _mi_terms(k, crit(out[crit.tap], y), c)[0]
+        forward, backward = one(o1, o2["y"]), one(o2, o1["y"])
+        assert not torch.allclose(forward, backward)                    # the two directions differ: the mean is a real test
+        assert torch.allclose(terms[k], -w * (forward + backward) / 2, rtol=1e-5, atol=1e-6), k
+        assert torch.allclose(diag[f"{k}_mi"], (forward + backward) / 2, rtol=1e-5, atol=1e-6)
+    torch.manual_seed(1); one_way, _ = m.loss(models, x, cfg("dim_lg", cross_view=True, augment="crop_flip"))
+    assert torch.allclose(one_way["local"], -c.beta * _mi_terms("local", models["local_critic"](o1["local"], o2["y"]), c)[0], rtol=1e-5, atol=1e-6)
+
+
 def test_effective_rank_against_known_spectra():
     from wdim_nb.methods import effective_rank
     g = torch.Generator().manual_seed(1)

@@ -10,7 +10,8 @@ def test_quick_runs_table_reads_run_folders(tmp_path):
     spec = importlib.util.spec_from_file_location("quick_runs", Path(__file__).resolve().parents[1] / "scripts" / "quick_runs.py")
     q = importlib.util.module_from_spec(spec); spec.loader.exec_module(q)
     probe = lambda v: {"mlp": v, "linear": v - 0.01}
-    for name, k, lr, xv in (("a", None, {}, {}), ("b", 15, dict(lr_schedule="cosine"), dict(cross_view=True)), ("c", 127, {}, {})):
+    for name, k, lr, xv in (("a", None, {}, {}), ("b", 15, dict(lr_schedule="cosine"), dict(cross_view=True)),
+                               ("c", 127, {}, dict(cross_view=True, symmetric=True))):
         (tmp_path / name).mkdir()
         (tmp_path / name / "config.json").write_text(json.dumps(dict(method="wdim", epochs=7, batch_size=128, seed=1,
                                                                    options=dict(global_negatives=k, **xv), **lr)))
@@ -21,7 +22,8 @@ def test_quick_runs_table_reads_run_folders(tmp_path):
     rows = [q.row(tmp_path / n) for n in "abc"]
     assert [r["global_negatives"] for r in rows] == ["all (B - 1)", 15, "all (B - 1)"]
     assert [r["lr_schedule"] for r in rows] == ["constant", "cosine", "constant"]   # a run from before the field: constant
-    assert [r["cross_view"] for r in rows] == [False, True, False]                # a run from before the option: one view
+    assert [r["cross_view"] for r in rows] == [False, True, True]                 # a run from before the option: one view
+    assert [r["symmetric"] for r in rows] == [False, False, True]                 # likewise one direction
     assert rows[0]["images_per_s"] == 1280 and rows[0]["cpu"] == "some CPU" and rows[0]["y_mlp"] == 0.8 and rows[0]["raw_mlp"] == 0.84
     with pytest.raises(SystemExit, match="no eval.json"): q.main([str(tmp_path / "missing")])
 

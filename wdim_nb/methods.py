@@ -148,6 +148,14 @@ def _mi_terms(prefix: str, out, cfg, state: dict | None = None) -> tuple[torch.T
     opts = _bound_opts(cfg) | ({"state": state} if cfg.mi_bound == "mine" else {})
     with fp32(out[0] if isinstance(out, (tuple, list)) else out): return _bound(prefix, out, cfg, opts)
 
+def _mi_mean(prefix: str, critic, pairs, cfg, state: dict | None, **neg) -> tuple[torch.Tensor, dict]:
+    "`_mi_terms` of `critic` on each (encoder outputs, code) pair, averaged: AMDIM's two directions weigh one half each."
+    tap = unwrap(critic).tap
+    res = [_mi_terms(prefix, critic(out[tap], y, **neg), cfg, state) for out, y in pairs]
+    if len(res) == 1: return res[0]
+    vals, diags = zip(*res)
+    return sum(vals) / len(vals), {k: sum(d[k] for d in diags) / len(diags) for k in diags[0] if all(k in d for d in diags)}
+
 def _bound(prefix, out, cfg, opts):
     try:
         if isinstance(out, (tuple, list)):
@@ -189,6 +197,7 @@ class DIMOptions:
     occlude: bool = False               # DIM Table 4: the global code sees an occluded copy of the image
     coord_weight: float = 0.0           # DIM Table 4: weight of absolute + relative coordinate prediction (0 = off)
     cross_view: bool = False            # AMDIM: the code y comes from a second augmented view of the image (needs `augment`)
+    symmetric: bool = False             # with cross_view, AMDIM's both directions: also y of view 1 against the maps of view 2
     prior: str = "uniform"              # `uniform` on [0,1]^y_dim (codes squashed by a sigmoid) or `gaussian`
     def problems(self) -> list[str]:
         out = []
@@ -238,6 +247,10 @@ class DIM(Method):
         if cfg.options.get("cross_view") and cfg.augment in (None, "none"):
             out.append("cross_view=True draws a second view with the training augmentation, but augment is None; "
                        "set one, e.g. augment='crop_flip'")
+        if cfg.options.get("symmetric") and not cfg.options.get("cross_view"):
+            out.append("symmetric=True scores each view's code against the other view's maps; set cross_view=True as well")
+        if cfg.options.get("symmetric") and cfg.options.get("occlude"):
+            out.append("symmetric=True and occlude=True: the occluded code has no second direction; set one of them to False")
         return out
 
     def optimizers(self, models, cfg):
@@ -251,7 +264,9 @@ class DIM(Method):
         out = enc(x)
         xy = second_view(x, cfg.augment) if o["cross_view"] else x   # the image the code y is computed from
         if o["occlude"]: y = self._occluded_code(enc, xy)
-        else: y = enc(xy)["y"] if o["cross_view"] else out["y"]
+        elif o["cross_view"]: out2 = enc(xy); y = out2["y"]
+        else: y = out["y"]
+        pairs = [(out, y)] + ([(out2, out["y"])] if o["symmetric"] else [])   # (maps, code): AMDIM scores both directions
         terms, diag = {}, {}
         if o["coord_weight"]:
             c = out["local"]
@@ -259,11 +274,11 @@ class DIM(Method):
         if self.has_global:
             k, g = o["global_negatives"], models["global_critic"]
             neg = {} if k is None or k >= len(y) - 1 else {"negatives": k}   # K >= B - 1: every other code of the batch
-            val, d = _mi_terms("global", g(out[unwrap(g).tap], y, **neg), cfg, self.bound_state["global"])
+            val, d = _mi_mean("global", g, pairs, cfg, self.bound_state["global"], **neg)
             terms["global"] = -cfg.alpha * val; diag |= d
         if self.has_local:
             l, neg = models["local_critic"], {} if o["local_negatives"] is None else {"negatives": o["local_negatives"]}
-            val, d = _mi_terms("local", l(out[unwrap(l).tap], y, **neg), cfg, self.bound_state["local"])
+            val, d = _mi_mean("local", l, pairs, cfg, self.bound_state["local"], **neg)
             terms["local"] = -cfg.beta * val; diag |= d
         diag["y_erank"] = effective_rank(y)                   # a collapsing code shows here first
         yp = M.squash(y) if o["prior"] == "uniform" else y   # codes live in the prior's support [0, 1]^d
