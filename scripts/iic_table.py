@@ -29,6 +29,9 @@ Runs live in runs/iic_table/<model>_s<seed>/; rerunning continues or reuses them
     python scripts/iic_table.py --models deform_smooth_h10_ew2 --seeds 0 --out /tmp/iic/P0    # likewise 1 -> P1, 2 -> P2
     python scripts/iic_table.py --models deform_smooth_h10_ew15 --seeds 0 --out /tmp/iic/Q0   # likewise 1 -> Q1, 2 -> Q2
     python scripts/iic_table.py --merge figures /tmp/iic/P0 /tmp/iic/P1 /tmp/iic/P2 /tmp/iic/Q0 /tmp/iic/Q1 /tmp/iic/Q2
+    python scripts/iic_table.py --models deform_smooth_h10_pair --out /tmp/iic/R        # these two side by side on one machine
+    python scripts/iic_table.py --models deform_smooth_h10_ew2_pair --out /tmp/iic/S
+    python scripts/iic_table.py --merge figures /tmp/iic/R /tmp/iic/S
     python scripts/iic_table.py --models augment --seeds 0 --steps 20   # a smoke run
 """
 import argparse, json, math
@@ -62,6 +65,8 @@ MODELS = {   # name -> options of the iic method
     "deform, smoothed, 10 heads, jitter g(x) only": dict(perturbation="deform", smooth=3.0, heads=10, jitter_views="perturbed"),   # IIC's one-view jitter
     "deform, smoothed, 10 heads, entropy weight 1.5": dict(perturbation="deform", smooth=3.0, heads=10, entropy_weight=1.5),   # IIC's code's lamb:
     "deform, smoothed, 10 heads, entropy weight 2": dict(perturbation="deform", smooth=3.0, heads=10, entropy_weight=2.0),     # -I - (lamb - 1)(H + H')
+    "deform, smoothed, 10 heads, paired": dict(perturbation="deform", smooth=3.0, heads=10),   # lambda 1 and 2 again, side by side
+    "deform, smoothed, 10 heads, entropy weight 2, paired": dict(perturbation="deform", smooth=3.0, heads=10, entropy_weight=2.0),   # on one CPU
     "deform, unsmoothed": dict(perturbation="deform", smooth=0.0),
     "augment + deform (smoothed)": dict(perturbation="augment+deform", smooth=3.0),   # the combination of the two
     "wasserstein": dict(perturbation="wasserstein"),
@@ -73,6 +78,7 @@ SLUG = {"augment": "augment", "augment, no jitter": "augment_nojitter", "augment
         "deform, smoothed, 10 heads, 3x the steps": "deform_smooth_h10_long", "deform, smoothed, 10 heads, 3x the steps, rerun": "deform_smooth_h10_long_rerun",
         "deform, smoothed, 10 heads, jitter g(x) only": "deform_smooth_h10_jit1", "deform, smoothed, 10 heads, rerun": "deform_smooth_h10_rerun",
         "deform, smoothed, 10 heads, entropy weight 1.5": "deform_smooth_h10_ew15", "deform, smoothed, 10 heads, entropy weight 2": "deform_smooth_h10_ew2",
+        "deform, smoothed, 10 heads, paired": "deform_smooth_h10_pair", "deform, smoothed, 10 heads, entropy weight 2, paired": "deform_smooth_h10_ew2_pair",
         "augment + deform (smoothed)": "augment_deform",
         "wasserstein": "wasserstein", "augment, at wasserstein's steps": "augment_short"}
 SHORT = ("wasserstein", "augment, at wasserstein's steps")   # models trained for --wasserstein-steps
