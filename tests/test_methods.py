@@ -78,7 +78,7 @@ def test_global_negatives(ds, monkeypatch):
     import wdim_nb.methods as WM
     seen, bound = [], WM.mi_bound_pairs
     monkeypatch.setattr(WM, "mi_bound_pairs", lambda pos, neg, *a, **k: seen.append((pos.shape, neg.shape)) or bound(pos, neg, *a, **k))
-    c = cfg("wdim", global_negatives=3); m = get_method("wdim"); models = m.build(c, SHAPE)
+    c = cfg("wdim", global_negatives=3, symmetric=False); m = get_method("wdim"); models = m.build(c, SHAPE)   # one direction: one call a term
     terms, _ = m.loss(models, ds.images[:8].float() / 127.5 - 1, c)
     assert torch.isfinite(terms["global"]) and (torch.Size([8]), torch.Size([8, 3])) in seen
     seen.clear(); m.loss(models, ds.images[:4].float() / 127.5 - 1, c)   # a batch of 4: at most its 3 other codes
@@ -173,12 +173,13 @@ def test_cross_view(ds):
     # a preset may choose it (the quick wdim does); a run's own setting wins; the paper preset and the others keep one view
     assert cfg("wdim").options["cross_view"] is True and cfg("wdim", cross_view=False).options["cross_view"] is False
     assert cfg("wdim", preset="paper").options["cross_view"] is False and cfg("dim_l").options["cross_view"] is False
+    assert cfg("wdim").options["symmetric"] is False                        # one direction: train.ipynb measured both
 
 
 def test_symmetric_cross_view(ds):
     "symmetric: each bound is the mean of the two directions, y(x') against the maps of x and y(x) against those of x'."
     from wdim_nb.methods import _mi_terms, second_view
-    with pytest.raises(ValueError, match="cross_view=True"): cfg("dim_lg", symmetric=True, augment="flip")
+    with pytest.raises(ValueError, match="cross_view=True as well"): cfg("dim_lg", symmetric=True, augment="flip")
     with pytest.raises(ValueError, match="occlude"): cfg("dim_lg", symmetric=True, cross_view=True, occlude=True, augment="flip")
     c, m = cfg("dim_lg", cross_view=True, symmetric=True, augment="crop_flip"), get_method("dim_lg")
     torch.manual_seed(0); models = m.build(c, SHAPE)

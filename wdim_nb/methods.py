@@ -248,7 +248,8 @@ class DIM(Method):
             out.append("cross_view=True draws a second view with the training augmentation, but augment is None; "
                        "set one, e.g. augment='crop_flip'")
         if cfg.options.get("symmetric") and not cfg.options.get("cross_view"):
-            out.append("symmetric=True scores each view's code against the other view's maps; set cross_view=True as well")
+            out.append("symmetric=True scores each view's code against the other view's maps, but cross_view is off; "
+                       "set cross_view=True as well, or symmetric=False for one view")
         if cfg.options.get("symmetric") and cfg.options.get("occlude"):
             out.append("symmetric=True and occlude=True: the occluded code has no second direction; set one of them to False")
         return out
