@@ -78,7 +78,7 @@ def test_global_negatives(ds, monkeypatch):
     import wdim_nb.methods as WM
     seen, bound = [], WM.mi_bound_pairs
     monkeypatch.setattr(WM, "mi_bound_pairs", lambda pos, neg, *a, **k: seen.append((pos.shape, neg.shape)) or bound(pos, neg, *a, **k))
-    c = cfg("wdim", global_negatives=3, symmetric=False); m = get_method("wdim"); models = m.build(c, SHAPE)   # one direction: one call a term
+    c = cfg("wdim", global_negatives=3); m = get_method("wdim"); models = m.build(c, SHAPE)
     terms, _ = m.loss(models, ds.images[:8].float() / 127.5 - 1, c)
     assert torch.isfinite(terms["global"]) and (torch.Size([8]), torch.Size([8, 3])) in seen
     seen.clear(); m.loss(models, ds.images[:4].float() / 127.5 - 1, c)   # a batch of 4: at most its 3 other codes
