@@ -23,7 +23,7 @@ __all__ = ['BOUNDS', 'WDIM_OWN', 'PAPER', 'GRIDS', 'BEFORE', 'COLUMNS', 'TIMES',
 # %% ../nbs/13_sweep.ipynb #eecc8e47
 BOUNDS = ("jsd", "dv", "infonce")
 WDIM_OWN = dict(mi_bound="jsd", local_critic="concat", augment=None,   # WDIM Sec. 5.1: its bound and critic; augment=None
-               cross_view=False, symmetric=False)   # is the preset's: none in `paper`, crop+flip in `quick`; one view, as WDIM trains
+               cross_view=False)   # is the preset's: none in `paper`, crop+flip in `quick`; one view, as WDIM trains
 
 def _tables() -> dict:
     "table -> [(row label, method, settings)] for the representation-learning tables of DIM, WDIM and MIGE."
@@ -95,7 +95,7 @@ GRIDS = {
 }
 
 # %% ../nbs/13_sweep.ipynb #255225c3
-BEFORE = UNRECORDED | dict(cross_view=False, symmetric=False)   # settings at the value every run had before they existed: not in names
+BEFORE = UNRECORDED | dict(cross_view=False)   # settings at the value every run had before they existed: not in names
 
 @dataclass(frozen=True)
 class Run:
