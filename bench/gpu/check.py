@@ -122,10 +122,11 @@ from wdim_nb.data import get_dataset
 steps, batch, dev, n = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
 ds = get_dataset("synthetic", "train", n=n, shape=(3, 32, 32))           # CIFAR-shaped synthetic images
 kw = dict(batch_size=int(batch)) if batch != "paper" else {}
-cfg = Config(method="wdim", preset="paper", dataset="synthetic", max_steps=steps, device=dev, amp=dev == "cuda",
-             out_dir=tempfile.mkdtemp(), name="paper_slice", ckpt_every=10**9, log_every=1, nonfinite="stop", **kw)
-t = time.time()
-res = fit(cfg, dataset=ds, progress=False, fresh=True)
+with tempfile.TemporaryDirectory() as out_dir:                           # the run's checkpoint is large: leave nothing
+    cfg = Config(method="wdim", preset="paper", dataset="synthetic", max_steps=steps, device=dev, amp=dev == "cuda",
+                 out_dir=out_dir, name="paper_slice", ckpt_every=10**9, log_every=1, nonfinite="stop", **kw)
+    t = time.time()
+    res = fit(cfg, dataset=ds, progress=False, fresh=True)
 rows = res["metrics"]
 bad = [(r["step"], k) for r in rows for k, v in r.items() if isinstance(v, float) and not math.isfinite(v)]
 print(json.dumps(dict(steps=res["steps"], seconds=round(time.time() - t, 2), batch_size=res["cfg"].batch_size,
