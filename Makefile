@@ -67,7 +67,8 @@ analyses: setup
 	OMP_NUM_THREADS=1 $(BIN)/python scripts/ib_table.py --epochs 5 --seeds 3
 	OMP_NUM_THREADS=1 $(BIN)/python scripts/iic_table.py --wasserstein-steps 80 --wasserstein-seeds 0 1
 	OMP_NUM_THREADS=1 $(BIN)/python scripts/iic_curve.py --threads 1
-	OMP_NUM_THREADS=1 $(BIN)/python scripts/learning_curve.py --steps 1400 --evals 4
+	OMP_NUM_THREADS=1 $(BIN)/python scripts/learning_curve.py --jobs 2 --name train_learning_curve_preset --methods wdim \
+	  "wdim+mi_bound=jsd+local_critic=concat+augment=none+cross_view=False" dim_lg dim_l mige
 	OMP_NUM_THREADS=1 $(BIN)/python scripts/code_collapse.py --steps 700
 	$(BIN)/papermill nbs/09_instability.ipynb /tmp/09_instability_large.ipynb -p scale large
 

@@ -1,14 +1,17 @@
 """Learning curves: y-tap MLP probe accuracy against training images seen, per method, on Fashion-MNIST.
 
-    python scripts/learning_curve.py --steps 1400 --evals 4 --methods dim_l dim_lg wdim mige [--set key=value ...]
+    python scripts/learning_curve.py --evals 5 --methods dim_l dim_lg wdim mige [--steps N] [--set key=value ...]
 
-A method may carry its own overrides after `+`, e.g. `wdim+mi_bound=jsd+local_critic=concat+augment=None` (WDIM's
-published bound and critic, without augmentation), and is labelled by that whole string.
+A method may carry its own overrides after `+`, e.g. `wdim+mi_bound=jsd+local_critic=concat+augment=none` (WDIM's
+published bound and critic, without augmentation), and is labelled by that whole string. `key=None` is refused: in a
+configuration `None` means "the preset's choice", which the method has already (no augmentation is `augment=none`).
 
-Each method trains with the `quick` preset (plus `--set` overrides, which apply to every method) for `--steps`
-optimisation steps, pausing `--evals` times to probe its frozen encoder; raw pixels and the untrained network are
-probed the same way. The x-axis is images seen, which a busy machine does not change; the training wall-clock time
-of each point is recorded beside it. Writes figures/train_learning_curve.{csv,png} with the parameters and hardware.
+Each method trains with its `quick` preset (plus `--set` overrides, which apply to every method) as `make run` trains
+it: the same batches, augmentation and learning-rate schedule, for the preset's whole run (or `--steps` optimisation
+steps, the schedule then spanning those), pausing `--evals` times to probe its frozen encoder; raw pixels and the
+untrained network are probed the same way. The figure shows the probe against epochs seen, which a busy machine does
+not change, and against training wall-clock seconds. Writes figures/train_learning_curve.{csv,png} with the
+parameters and hardware.
 """
 import argparse, ast, time
 
@@ -21,7 +24,7 @@ import torch
 from wdim_nb import data as D
 from wdim_nb.core import autocast, save_figure, save_table, seed_everything
 from wdim_nb.evaluate import extract_features, mlp_probe
-from wdim_nb.learner import check, flat_config, forward_backward
+from wdim_nb.learner import _lr_factor, _set_lr, check, flat_config, forward_backward
 from wdim_nb.methods import get_method
 
 
@@ -35,23 +38,33 @@ def literal(v: str):
     try: return ast.literal_eval(v)
     except (ValueError, SyntaxError): return v
 
+def overrides_of(kvs) -> dict:
+    "`key=value` strings -> {key: value}; `key=None` fails, since it would silently leave the preset's choice."
+    out = {k: literal(v) for k, _, v in (kv.partition("=") for kv in kvs)}
+    if none := [k for k, v in out.items() if v is None]:
+        raise SystemExit(f"{', '.join(f'{k}=None' for k in none)}: None means the preset's choice, which the method "
+                         "has already; drop it, or name a value (no augmentation: augment=none)")
+    return out
+
 def parse(spec: str) -> tuple[str, dict]:
     "`method+key=value+...` -> (method, overrides)."
     method, *kvs = spec.split("+")
-    return method, {k: literal(v) for k, _, v in (kv.partition("=") for kv in kvs)}
+    return method, overrides_of(kvs)
 
 def curve(spec, steps, evals, n_train, overrides, train, test):
-    "Train `spec` for `steps` steps; probe the y tap `evals` times on the way."
+    "Train `spec` for `steps` steps (None: its quick run) on the learner's schedule; probe the y tap `evals` times."
     method, own = parse(spec)
     cfg = check(flat_config(method=method, dataset="fashion_mnist", device="cpu", name="curve", **(overrides | own)))
+    steps = steps or D.num_batches(train, cfg.batch_size) * cfg.epochs
     seed_everything(cfg.seed)
-    m = get_method(cfg.method); models = m.build(cfg, train.shape); opts = m.optimizers(models, cfg)
+    m = get_method(cfg.method); models = m.build(cfg, D.view_shape(train.shape, cfg.augment)); opts = m.optimizers(models, cfg)
     y_of = lambda ds: extract_features(models["encoder"], ds, taps=("y",))["y"]
     rows, clock, step, epoch, marks = [], 0.0, 0, 0, [round(steps * (k + 1) / evals) for k in range(evals)]
     models.train()
     while marks:
         for x, y in D.batches(train, cfg.batch_size, seed=cfg.seed, epoch=epoch, augment=cfg.augment):
             t = time.perf_counter()
+            if cfg.lr_schedule != "constant": _set_lr(opts, _lr_factor(cfg, step, steps))
             forward_backward(m, models, opts, x, cfg, autocast("cpu", cfg.amp), y)
             for o in opts.values(): o.step()
             clock += time.perf_counter() - t; step += 1
@@ -65,39 +78,58 @@ def curve(spec, steps, evals, n_train, overrides, train, test):
     return rows, cfg
 
 
+def _curve_job(method, steps, evals, n_train, overrides, threads):
+    "One method's curve in its own process (`--jobs`): its own datasets and thread count."
+    if threads: torch.set_num_threads(threads)
+    train, test = D.get_dataset("fashion_mnist", "train"), D.get_dataset("fashion_mnist", "test")
+    return curve(method, steps, evals, n_train, overrides, train, test)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--methods", nargs="+", default=["dim_l", "dim_lg", "wdim", "mige"])
-    ap.add_argument("--steps", type=int, default=1400)
-    ap.add_argument("--evals", type=int, default=4)
+    ap.add_argument("--steps", type=int, default=None, help="optimisation steps per method (default: its quick run)")
+    ap.add_argument("--evals", type=int, default=5)
     ap.add_argument("--n-train", type=int, default=10_000)
-    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--threads", type=int, default=None, help="torch threads per method (with --jobs > 1: default 1)")
+    ap.add_argument("--jobs", type=int, default=1, help="methods trained at once, each in its own process")
     ap.add_argument("--set", nargs="*", default=[], help="Config fields or method options, key=value, for every method")
     ap.add_argument("--name", default="train_learning_curve")
     a = ap.parse_args(argv)
     if a.threads: torch.set_num_threads(a.threads)
-    overrides = {k: literal(v) for k, _, v in (kv.partition("=") for kv in a.set)}
+    overrides = overrides_of(a.set)
+    for spec in a.methods: parse(spec)   # a bad override fails here, before any training
     train, test = D.get_dataset("fashion_mnist", "train"), D.get_dataset("fashion_mnist", "test")
     rows, cfgs, first = [], {}, None
-    for method in a.methods:
-        r, cfg = curve(method, a.steps, a.evals, a.n_train, overrides, train, test)
+    if a.jobs > 1:
+        from concurrent.futures import ProcessPoolExecutor
+        with ProcessPoolExecutor(a.jobs) as pool:
+            done = list(pool.map(_curve_job, a.methods, *zip(*[(a.steps, a.evals, a.n_train, overrides, a.threads or 1)] * len(a.methods))))
+    else: done = [curve(m, a.steps, a.evals, a.n_train, overrides, train, test) for m in a.methods]
+    for method, (r, cfg) in zip(a.methods, done):
         rows += r; cfgs[method] = {k: v for k, v in vars(cfg).items() if k not in ("out_dir", "data_dir", "name")}
         first = first or cfg
     seed_everything(first.seed)   # the first run's network at initialisation (its seed) and raw pixels, same probe
-    enc = get_method(first.method).build(first, train.shape)["encoder"]
+    enc = get_method(first.method).build(first, D.view_shape(train.shape, first.augment))["encoder"]
     base = dict(raw_pixels=probe(lambda ds: D.to_float(ds.images).flatten(1), train, test, a.n_train),
                 random_network=probe(lambda ds: extract_features(enc, ds, taps=("y",))["y"], train, test, a.n_train))
     rows += [dict(method=k, seconds=0.0, step=0, images=0, y_mlp=v) for k, v in base.items()]
-    params = dict(steps=a.steps, evals=a.evals, n_train=a.n_train, n_test=len(test), threads=torch.get_num_threads(),
+    params = dict(steps=a.steps or "each method's quick run", evals=a.evals, n_train=a.n_train, n_test=len(test),
+                  threads=a.threads or (1 if a.jobs > 1 else torch.get_num_threads()), jobs=a.jobs,
                   overrides=overrides, configs=cfgs, probe="y-tap MLP (200 units), 10 epochs")
     df = pd.DataFrame(rows)
     save_table(df, a.name, params)
-    fig, ax = plt.subplots(figsize=(6.5, 4))
-    for method, g in df[df.step > 0].groupby("method", sort=False): ax.plot(g.images / len(train), g.y_mlp, "o-", label=method)
-    for (k, v), ls in zip(base.items(), ("--", ":")): ax.axhline(v, color="k", ls=ls, lw=1, label=f"{k.replace('_', ' ')} ({v:.3f})")
-    ax.set(xlabel="epochs of Fashion-MNIST seen", ylabel="test accuracy, y-tap MLP probe",
-           title=f"Fashion-MNIST, quick preset; probe on {a.n_train:,} labels, all test images")
-    ax.legend(fontsize=8); fig.tight_layout()
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), sharey=True)
+    for ax, x, label in zip(axes, ("epochs", "seconds"), ("epochs of Fashion-MNIST seen",
+                                                          f"training seconds ({params['threads']} thread per run)")):
+        for method, g in df[df.step > 0].groupby("method", sort=False):
+            ax.plot(g.images / len(train) if x == "epochs" else g.seconds, g.y_mlp, "o-", label=method)
+        for (k, v), ls in zip(base.items(), ("--", ":")): ax.axhline(v, color="k", ls=ls, lw=1, label=f"{k.replace('_', ' ')} ({v:.3f})")
+        ax.set(xlabel=label)
+    axes[0].set(ylabel="test accuracy, y-tap MLP probe")
+    fig.suptitle(f"Fashion-MNIST, each method's quick preset; probe on {a.n_train:,} labels, all test images")
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=4, fontsize=8, frameon=False)
     save_figure(fig, a.name, params)
     print(df.to_string())
 
