@@ -164,6 +164,25 @@ def test_augmentations():
     with pytest.raises(ValueError): random_crop(x, 100)
 
 
+def test_random_resized_crop_samples_the_window_it_draws():
+    "On a ramp image bilinear sampling is exact, so a window of side fraction w has slope w and lies inside the image."
+    from wdim_nb.data import random_resized_crop
+    W = 28
+    ramp = torch.arange(W, dtype=torch.float32).expand(6, 1, W, W).contiguous()   # pixel value = its column
+    for a in (0.25, 0.64):
+        out = random_resized_crop(ramp, scale=(a, a), ratio=(1, 1), generator=torch.Generator().manual_seed(1))
+        w = a ** 0.5
+        inner = out[..., 2:-2, 2:-2]
+        torch.testing.assert_close(inner.diff(dim=-1), torch.full_like(inner[..., 1:], w), atol=1e-4, rtol=0)
+        assert torch.allclose(inner.diff(dim=-2), torch.zeros(()), atol=1e-5)   # no shear, no rotation
+        left = out[:, 0, 0, 2] - 2.5 * w   # the window's left edge, in the pixel coordinates of the image (edges at +-0.5)
+        assert (left >= -0.5 - 1e-4).all() and (left + W * w <= W - 0.5 + 1e-4).all() and left.unique().numel() > 1
+    x = torch.randint(0, 256, (4, 1, W, W), dtype=torch.uint8)
+    assert torch.equal(random_resized_crop(x, scale=(1, 1), ratio=(1, 1)), x)   # the whole image: unchanged
+    y = augment_images(x, "resized_crop_flip", generator=torch.Generator().manual_seed(0))
+    assert y.dtype == torch.uint8 and y.shape == x.shape and not torch.equal(y, x)
+
+
 def test_corrupt_gzip_names_the_file_and_remedy(tmp_path):
     "zlib's raw `Error -3 while decompressing data` named no file; it must say which one and what to do."
     import gzip, zlib

@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_data.ipynb #f83b239d
 from __future__ import annotations
-import gzip, os, pickle, zlib
+import gzip, math, os, pickle, zlib
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +16,8 @@ from .core import repo_root
 # %% auto #0
 __all__ = ['SYSTEM_DIRS', 'DATASETS', 'AUGMENTATIONS', 'VIEWS', 'DatasetNotFoundError', 'CorruptFileError', 'ImageDataset',
            'to_float', 'read_idx', 'read_cifar', 'read_stl10', 'synthetic', 'get_dataset', 'write_fake', 'random_crop',
-           'center_crop', 'random_flip', 'augment_images', 'view', 'view_shape', 'missing', 'num_batches', 'batches']
+           'center_crop', 'random_resized_crop', 'random_flip', 'augment_images', 'view', 'view_shape', 'missing',
+           'num_batches', 'batches']
 
 # %% ../nbs/04_data.ipynb #d67164e5
 class DatasetNotFoundError(FileNotFoundError):
@@ -316,6 +317,21 @@ def center_crop(images, size: int):
     top, left = (H - size) // 2, (W - size) // 2
     return images[..., top:top + size, left:left + size]
 
+def random_resized_crop(images, *, scale=(0.5, 1.0), ratio=(3 / 4, 4 / 3), generator=None):
+    "A window of random area (fraction in `scale`) and aspect (in `ratio`, log-uniform) of each image, resized back to its size."
+    B, C, H, W = images.shape
+    u = torch.rand(B, 4, generator=generator, dtype=torch.float64)
+    area = scale[0] + (scale[1] - scale[0]) * u[:, 0]
+    aspect = torch.exp(math.log(ratio[0]) + (math.log(ratio[1]) - math.log(ratio[0])) * u[:, 1])
+    w, h = (area * aspect).sqrt().clamp(max=1), (area / aspect).sqrt().clamp(max=1)   # window sides, fractions of W, H
+    theta = torch.zeros(B, 2, 3, dtype=torch.float64)
+    theta[:, 0, 0], theta[:, 1, 1] = w, h
+    theta[:, 0, 2], theta[:, 1, 2] = (1 - w) * (2 * u[:, 2] - 1), (1 - h) * (2 * u[:, 3] - 1)   # the window inside the image
+    x = images.float()
+    out = F.grid_sample(x, F.affine_grid(theta.to(x), (B, C, H, W), align_corners=False).to(x.device),
+                        mode="bilinear", padding_mode="border", align_corners=False)
+    return out.round().clamp(0, 255).to(images.dtype) if images.dtype == torch.uint8 else out.to(images.dtype)
+
 def random_flip(images, *, p: float = 0.5, generator=None):
     "Mirror each image of a batch left-right with probability `p`."
     flip = (torch.rand(len(images), generator=generator) < p).to(images.device)[:, None, None, None]
@@ -324,6 +340,7 @@ def random_flip(images, *, p: float = 0.5, generator=None):
 AUGMENTATIONS = {"none": lambda x, g: x,   # explicitly none: where `None` would take a preset's choice
                  "flip": lambda x, g: random_flip(x, generator=g),
                  "crop_flip": lambda x, g: random_flip(random_crop(x, x.shape[-1], padding=4, generator=g), generator=g),
+                 "resized_crop_flip": lambda x, g: random_flip(random_resized_crop(x, generator=g), generator=g),
                  "crop64_flip": lambda x, g: random_flip(random_crop(x, 64, generator=g), generator=g),
                  "center64": lambda x, g: center_crop(x, 64)}
 
