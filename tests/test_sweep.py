@@ -42,7 +42,8 @@ def test_sweep_survives_a_kill_and_restart(tmp_path):
     assert params["as_run"]["DIM(L)"]["local_critic"] == ran["options"]["local_critic"]
     ev = json.loads((tmp_path / first.name / "eval.json").read_text())
     commit = ev["provenance"]["commit"] + ("+changes" if ev["provenance"]["dirty"] else "")
-    assert params["run_commits"] == [commit] and f"Runs at commit {commit}," in md     # the runs' commit, not today's
+    assert params["run_commits"] == [commit] and f"Runs at commit {commit} on " in md   # the runs' commit, not today's
+    assert len(params["run_hardware"]) == 1 and params["run_hardware"][0] in md          # and the runs' machine
 
 
 def test_unknown_table_fails_before_work():
@@ -152,6 +153,19 @@ def test_run_names_ignore_settings_at_their_unrecorded_value():
     other = Run("wdim", "fashion_mnist", "quick", 0, (("epochs", 1), ("lr_schedule", "cosine")))
     assert pinned.name == base.name and other.name != base.name
     assert pinned.parameters("runs", {})["lr_schedule"] == "constant"   # still passed to the run
+
+
+def test_every_kept_record_is_what_its_settings_train_today():
+    "A kept record must be what its run's settings train now: a preset that moves on must not change a table's runs."
+    from wdim_nb.core import repo_root
+    from wdim_nb.learner import differences, flat_config, resolved
+    drift = {}
+    for _, label, r in runs_of(GRIDS["quick"]):
+        rec = json.loads((repo_root() / "tables" / "runs" / f"{r.name}.json").read_text())["config"]
+        cfg = resolved(flat_config(**{k: v for k, v in r.parameters("runs", {}).items() if k not in ("out_dir", "progress")}))
+        same = f"global_negatives: None -> {cfg.batch_size - 1}"    # B - 1 negatives is every other code, as None is
+        drift |= {f"{label} s{r.seed}": d for d in [[x for x in differences(rec, cfg) if x != same]] if d}
+    assert not drift, drift
 
 
 def test_every_quick_run_has_its_kept_record():

@@ -15,22 +15,26 @@ from .core import provenance, repo_root, save_table, write_json
 from .learner import UNRECORDED
 
 # %% auto #0
-__all__ = ['BOUNDS', 'WDIM_OWN', 'PAPER', 'GRIDS', 'BEFORE', 'COLUMNS', 'TIMES', 'OPTIONAL', 'TAPS', 'ACC', 'FIELDS', 'Run',
-           'table_seeds', 'table_dataset', 'table_eval', 'runs_of', 'finished', 'sweep', 'interval', 'aggregate',
-           'keep_records', 'write_tables', 'load_table', 'describe_table', 'row_settings', 'setting_differences',
-           'side_by_side', 'plot_table', 'row_difference', 'claim', 'y_below_conv', 'baselines', 'check_table', 'main']
+__all__ = ['BOUNDS', 'WDIM_OWN', 'LGPC_QUICK_AS_RUN', 'PAPER', 'GRIDS', 'BEFORE', 'COLUMNS', 'TIMES', 'OPTIONAL', 'TAPS', 'ACC',
+           'FIELDS', 'Run', 'table_seeds', 'table_dataset', 'table_eval', 'runs_of', 'finished', 'sweep', 'interval',
+           'aggregate', 'keep_records', 'write_tables', 'load_table', 'describe_table', 'row_settings',
+           'setting_differences', 'side_by_side', 'plot_table', 'row_difference', 'claim', 'y_below_conv', 'baselines',
+           'check_table', 'main']
 
 # %% ../nbs/13_sweep.ipynb #eecc8e47
 BOUNDS = ("jsd", "dv", "infonce")
 WDIM_OWN = dict(mi_bound="jsd", local_critic="concat", augment=None,   # WDIM Sec. 5.1: its bound and critic; augment=None
                cross_view=False)   # is the preset's: none in `paper`, crop+flip in `quick`; one view, as WDIM trains
+LGPC_QUICK_AS_RUN = dict(augment="crop_flip", global_negatives=63)   # the quick grid's WDIM LGPC runs: crop+flip, every
+                      # other code of a batch of 64 (as every quick row); `make run`'s preset for it has moved on since
 
-def _tables() -> dict:
+def _tables(quick: bool = False) -> dict:
     "table -> [(row label, method, settings)] for the representation-learning tables of DIM, WDIM and MIGE."
     dim = [(f"{n}, {b.upper() if b != 'infonce' else 'InfoNCE'}", m, dict(mi_bound=b))
            for n, m in (("DIM(G)", "dim_g"), ("DIM(L)", "dim_l"), ("DIM(L+G)", "dim_lg")) for b in BOUNDS]
     wdim = [("DIM(G)", "dim_g", dict(WDIM_OWN))] + [(f"DIM({b.upper() if b != 'infonce' else 'InfoNCE'})", "dim_l", dict(WDIM_OWN, mi_bound=b)) for b in BOUNDS]
-    wdim += [(f"WDIM {v.upper()}", f"wdim_{v}", dict(WDIM_OWN)) for v in ("gc", "lc", "gpc", "lpc", "lgpc")]
+    wdim += [(f"WDIM {v.upper()}", f"wdim_{v}", dict(WDIM_OWN) | (LGPC_QUICK_AS_RUN if quick and v == "lgpc" else {}))
+             for v in ("gc", "lc", "gpc", "lpc", "lgpc")]
     mige = [("DIM(G)+PM, JSD", "dim_g", dict(mi_bound="jsd")), ("DIM(G)+PM, InfoNCE", "dim_g", dict(mi_bound="infonce")),
             ("DIM + MIGE", "mige", {})]   # MIGE Table 1's baselines are DIM's global objective (DIM Table 1's DIM(G) numbers)
     mige4 = [(f"DIM(L) ({n}{pm})", "dim_l", dict(mi_bound=b) | ({} if pm else dict(gamma=0.0)))   # MIGE App. C: DIM(L)
@@ -84,7 +88,7 @@ GRIDS = {
     "quick": dict(preset="quick", dataset="fashion_mnist", seeds=(0, 1, 2), shared=dict(epochs=1, batch_size=64, lr_schedule="constant"),   # the
                   # batch every committed table ran at; pinned so that later seeds match them (`make run` trains at 128)
                   eval=dict(eval_train=10_000, eval_test=None, eval_options=dict(linear_taps=["y"])),   # the tables' only
-                  tables=_tables(),                                                                      # linear column
+                  tables=_tables(quick=True),                                                            # linear column
                   # DIM App. A.4 maps single runs (as Fig. 9 does), read against DIM Table 1's seed spread, and adds
                   # reconstruction: the MS-SSIM of a decoder trained on the frozen code (DIM Table 3's measure)
                   table_options=dict(dim_a4=dict(seeds=(0,), eval_options=dict(decoder_steps=1000)))),
@@ -282,6 +286,15 @@ def _run_commits(grid: dict, table: str, out_dir, records=None) -> list[str]:
         seen.add(f"{p['commit']}{'+changes' if p.get('dirty') else ''}" if p.get("commit") else "unrecorded")
     return sorted(seen)
 
+def _run_hardware(grid: dict, table: str, out_dir, records=None) -> list[str]:
+    "The machines the table's finished runs were evaluated on, from their eval.json (not the machine writing the table)."
+    out_dir, seen = _at_root(out_dir), set()
+    for *_, run in runs_of(grid, tables=[table]):
+        rec = _record(run, out_dir, records)
+        h = rec and (rec["eval"].get("provenance") or {}).get("hardware")
+        if h: seen.add(f"{h['cpu']} ({h['cores']} CPU cores), GPU: {h['gpu'] or 'none'}")
+    return sorted(seen)
+
 def keep_records(grid: dict | str = "quick", out_dir="runs", records="tables/runs") -> list[Path]:
     "Copy each finished run's config.json and eval.json under `out_dir` into one small JSON record per run in `records`."
     grid = GRIDS[grid] if isinstance(grid, str) else grid
@@ -302,12 +315,13 @@ def write_tables(grid: dict | str = "quick", out_dir="runs", folder="tables") ->
     for t, df in aggregate(grid, out_dir, records).items():
         params = dict(grid=name, preset=grid["preset"], dataset=table_dataset(grid, t), seeds=list(table_seeds(grid, t)),
                       shared=grid["shared"], eval=table_eval(grid, t), rows={r[0]: [r[1], r[2]] for r in grid["tables"][t]},
-                      as_run=_as_run(grid, t, out_dir, records), run_commits=_run_commits(grid, t, out_dir, records))
+                      as_run=_as_run(grid, t, out_dir, records), run_commits=_run_commits(grid, t, out_dir, records),
+                      run_hardware=_run_hardware(grid, t, out_dir, records))
         csv = save_table(df, f"{t}_{name}", params, folder=folder)
         p = provenance(params)
         head = (f"# {t} ({name} grid: {params['dataset']}, preset {grid['preset']})\n\n"
-                f"Runs at commit {', '.join(params['run_commits']) or 'none'}, table written at {p['commit']}; "
-                f"{p['hardware']['cpu']} ({p['hardware']['cores']} cores), GPU: {p['hardware']['gpu']}. "
+                f"Runs at commit {', '.join(params['run_commits']) or 'none'} on {'; '.join(params['run_hardware']) or 'none'}, "
+                f"table written at {p['commit']}. "
                 f"MLP probes (test accuracy), mean ± 95 % interval over the seeds that finished."
                 + (f" `paper` columns: {PAPER[t]['source']} (another dataset and schedule; for ordering, not equality)." if t in PAPER else "")
                 + "\n\n")
@@ -335,8 +349,8 @@ def describe_table(meta):
     print(f"Grid {p['grid']!r}: dataset {p['dataset']}, preset {p['preset']}, seeds {p['seeds']}, shared settings {p['shared']}; "
           f"probes fit on {p['eval']['eval_train'] or 'all'} labelled training images, scored on {p['eval']['eval_test'] or 'all'} test images.")
     runs = ", ".join(p.get("run_commits") or [f"{meta['commit']}{' (with uncommitted changes)' if meta.get('dirty') else ''}"])
-    print(f"Trained at commit {runs} on {hw['cores']} CPU cores "
-          f"({hw['cpu']}), GPU: {hw['gpu'] or 'none'}; table written {meta['time']}.")
+    where = "; ".join(p.get("run_hardware") or [f"{hw['cpu']} ({hw['cores']} CPU cores), GPU: {hw['gpu'] or 'none'}"])
+    print(f"Trained at commit {runs} on {where}; table written {meta['time']}.")
     from wdim_nb.evaluate import evaluate, mlp_probe
     mp, ev = inspect.signature(mlp_probe).parameters, inspect.signature(evaluate).parameters
     print(f"MLP probe: one hidden layer of {mp['hidden'].default} units, dropout {mp['dropout'].default}, {ev['mlp_epochs'].default} epochs; "
@@ -358,8 +372,10 @@ def row_settings(meta, grid=None):
     p = meta["params"]
     g = p if grid is None else dict(GRIDS[grid], grid=grid)
     ran = p.get("as_run", {}) if grid is None else {}
+    rows = p["rows"] if grid is None else next(({label: [m, s] for label, m, s in t} for t in g["tables"].values()   # the
+                                                if [label for label, *_ in t] == list(p["rows"])), p["rows"])     # grid's own rows
     return pd.DataFrame({label: ran.get(label) or _resolve_row(m, s, g["dataset"], g["preset"], g["shared"])
-                         for label, (m, s) in p["rows"].items()}).T
+                         for label, (m, s) in rows.items()}).T
 
 def setting_differences(meta):
     "Per row, every setting where our quick run and the `paper` grid (the paper's dataset and schedule) differ: 'ours -> paper'."
