@@ -174,6 +174,8 @@ def test_cross_view(ds):
     assert cfg("wdim").options["cross_view"] is True and cfg("wdim", cross_view=False).options["cross_view"] is False
     assert cfg("wdim", preset="paper").options["cross_view"] is False and cfg("dim_l").options["cross_view"] is False
     assert cfg("wdim").options["symmetric"] is False                        # one direction: train.ipynb measured both
+    assert cfg("wdim").augment == "resized_crop_flip" and cfg("dim_l").augment == "crop_flip"   # make run's views (train.ipynb)
+    assert cfg("wdim", preset="paper").augment is None                     # WDIM trains without augmentation
 
 
 def test_symmetric_cross_view(ds):

@@ -24,6 +24,7 @@ def test_quick_runs_table_reads_run_folders(tmp_path):
     assert [r["lr_schedule"] for r in rows] == ["constant", "cosine", "constant"]   # a run from before the field: constant
     assert [r["cross_view"] for r in rows] == [False, True, True]                 # a run from before the option: one view
     assert [r["symmetric"] for r in rows] == [False, False, True]                 # likewise one direction
+    assert rows[0]["augment"] is None
     assert rows[0]["images_per_s"] == 1280 and rows[0]["cpu"] == "some CPU" and rows[0]["y_mlp"] == 0.8 and rows[0]["raw_mlp"] == 0.84
     with pytest.raises(SystemExit, match="no eval.json"): q.main([str(tmp_path / "missing")])
 

@@ -452,5 +452,5 @@ class WDIM_LGPC(WDIM):
     "WDIM LGPC (WDIM Table 1, the full method; alias `wdim`): both MI terms and the Sinkhorn prior (WDIM Eq. 10)."
     name, aliases, has_global, has_local, weights = "wdim_lgpc", ("wdim",), True, True, ("alpha", "beta", "gamma")
     quick = _PRIOR_QUICK | dict(global_negatives=15, epochs=5, lr_schedule="cosine",   # `make run`: train.ipynb's choice
-                                cross_view=True)                                        # tables
+                                cross_view=True, augment="resized_crop_flip")           # tables
     defaults = dict(alpha=0.5, beta=1.0, gamma=0.1, **_WDIM)
