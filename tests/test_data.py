@@ -183,6 +183,15 @@ def test_random_resized_crop_samples_the_window_it_draws():
     assert y.dtype == torch.uint8 and y.shape == x.shape and not torch.equal(y, x)
 
 
+def test_view_shape_draws_nothing_from_the_global_stream():
+    "train.ipynb seeds, asks for the view's shape, then builds the untrained network: it must be the trained one's init."
+    from wdim_nb.data import view_shape
+    for aug in AUGMENTATIONS:
+        torch.manual_seed(0); expected = torch.rand(3)
+        torch.manual_seed(0); view_shape((3, 96, 96), aug)
+        assert torch.equal(torch.rand(3), expected), aug
+
+
 def test_corrupt_gzip_names_the_file_and_remedy(tmp_path):
     "zlib's raw `Error -3 while decompressing data` named no file; it must say which one and what to do."
     import gzip, zlib

@@ -360,7 +360,8 @@ def view(name: str) -> dict:
 
 def view_shape(shape, augment) -> tuple:
     "The (C, H, W) of an image of `shape` after `augment` (a name in `AUGMENTATIONS`, a callable, or None)."
-    return tuple(augment_images(torch.zeros(1, *shape, dtype=torch.uint8), augment).shape[1:])
+    blank = torch.zeros(1, *shape, dtype=torch.uint8)   # its own generator: asking for a shape draws nothing from the
+    return tuple(augment_images(blank, augment, generator=torch.Generator()).shape[1:])   # global stream (network init)
 
 # %% ../nbs/04_data.ipynb #c4c5c091
 def missing(name: str, split: str, data_dir) -> str | None:
