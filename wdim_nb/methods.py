@@ -451,6 +451,6 @@ class WDIM_LPC(WDIM):
 class WDIM_LGPC(WDIM):
     "WDIM LGPC (WDIM Table 1, the full method; alias `wdim`): both MI terms and the Sinkhorn prior (WDIM Eq. 10)."
     name, aliases, has_global, has_local, weights = "wdim_lgpc", ("wdim",), True, True, ("alpha", "beta", "gamma")
-    quick = _PRIOR_QUICK | dict(global_negatives=15, epochs=5, lr_schedule="cosine",   # `make run`: train.ipynb's choice
-                                cross_view=True, augment="resized_crop_flip")           # tables
+    quick = _PRIOR_QUICK | dict(global_negatives=15, epochs=5, lr_schedule="cosine",   # `make run`: train.ipynb's choices;
+                                cross_view=True, augment="resized_crop_flip")           # 13_sweep pins what its tables ran
     defaults = dict(alpha=0.5, beta=1.0, gamma=0.1, **_WDIM)
