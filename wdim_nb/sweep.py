@@ -276,24 +276,19 @@ def _as_run(grid: dict, table: str, out_dir, records=None) -> dict:
     return {label: {k: vs[0][k] if all(v[k] == vs[0][k] for v in vs) else [v[k] for v in vs] for k in vs[0]}
             for label, vs in seen.items()}
 
-def _run_commits(grid: dict, table: str, out_dir, records=None) -> list[str]:
-    "The commits the table's finished runs were evaluated at, from their eval.json ('+changes': uncommitted code)."
-    out_dir, seen = _at_root(out_dir), set()
+def _machine(h: dict) -> str: return f"{h['cpu']} ({h['cores']} CPU cores), GPU: {h['gpu'] or 'none'}"
+
+def _run_provenance(grid: dict, table: str, out_dir, records=None) -> tuple[list[str], list[str]]:
+    """The commits ('+changes': uncommitted code) and machines the table's finished runs were evaluated at, from their
+    eval.json (not those of the machine writing the table)."""
+    commits, machines = set(), set()
     for *_, run in runs_of(grid, tables=[table]):
-        rec = _record(run, out_dir, records)
+        rec = _record(run, _at_root(out_dir), records)
         if rec is None: continue
         p = rec["eval"].get("provenance") or {}
-        seen.add(f"{p['commit']}{'+changes' if p.get('dirty') else ''}" if p.get("commit") else "unrecorded")
-    return sorted(seen)
-
-def _run_hardware(grid: dict, table: str, out_dir, records=None) -> list[str]:
-    "The machines the table's finished runs were evaluated on, from their eval.json (not the machine writing the table)."
-    out_dir, seen = _at_root(out_dir), set()
-    for *_, run in runs_of(grid, tables=[table]):
-        rec = _record(run, out_dir, records)
-        h = rec and (rec["eval"].get("provenance") or {}).get("hardware")
-        if h: seen.add(f"{h['cpu']} ({h['cores']} CPU cores), GPU: {h['gpu'] or 'none'}")
-    return sorted(seen)
+        commits.add(f"{p['commit']}{'+changes' if p.get('dirty') else ''}" if p.get("commit") else "unrecorded")
+        if p.get("hardware"): machines.add(_machine(p["hardware"]))
+    return sorted(commits), sorted(machines)
 
 def keep_records(grid: dict | str = "quick", out_dir="runs", records="tables/runs") -> list[Path]:
     "Copy each finished run's config.json and eval.json under `out_dir` into one small JSON record per run in `records`."
@@ -315,8 +310,8 @@ def write_tables(grid: dict | str = "quick", out_dir="runs", folder="tables") ->
     for t, df in aggregate(grid, out_dir, records).items():
         params = dict(grid=name, preset=grid["preset"], dataset=table_dataset(grid, t), seeds=list(table_seeds(grid, t)),
                       shared=grid["shared"], eval=table_eval(grid, t), rows={r[0]: [r[1], r[2]] for r in grid["tables"][t]},
-                      as_run=_as_run(grid, t, out_dir, records), run_commits=_run_commits(grid, t, out_dir, records),
-                      run_hardware=_run_hardware(grid, t, out_dir, records))
+                      as_run=_as_run(grid, t, out_dir, records))
+        params["run_commits"], params["run_hardware"] = _run_provenance(grid, t, out_dir, records)
         csv = save_table(df, f"{t}_{name}", params, folder=folder)
         p = provenance(params)
         head = (f"# {t} ({name} grid: {params['dataset']}, preset {grid['preset']})\n\n"
@@ -349,7 +344,7 @@ def describe_table(meta):
     print(f"Grid {p['grid']!r}: dataset {p['dataset']}, preset {p['preset']}, seeds {p['seeds']}, shared settings {p['shared']}; "
           f"probes fit on {p['eval']['eval_train'] or 'all'} labelled training images, scored on {p['eval']['eval_test'] or 'all'} test images.")
     runs = ", ".join(p.get("run_commits") or [f"{meta['commit']}{' (with uncommitted changes)' if meta.get('dirty') else ''}"])
-    where = "; ".join(p.get("run_hardware") or [f"{hw['cpu']} ({hw['cores']} CPU cores), GPU: {hw['gpu'] or 'none'}"])
+    where = "; ".join(p.get("run_hardware") or [_machine(hw)])   # tables written before they recorded the runs' machines
     print(f"Trained at commit {runs} on {where}; table written {meta['time']}.")
     from wdim_nb.evaluate import evaluate, mlp_probe
     mp, ev = inspect.signature(mlp_probe).parameters, inspect.signature(evaluate).parameters
