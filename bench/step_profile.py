@@ -47,7 +47,7 @@ def main(argv=None):
     device = get_device("auto")
     bf16 = not a.fp32 and fast_bf16(device)
     shape = (1 if a.image_size == 28 else 3, a.image_size, a.image_size)
-    step, _ = setup(a.method, a.batch_size, shape, device, bf16, False, False)
+    step, _ = setup(a.method, a.batch_size, shape, device, bf16, False, True)   # channels_last, as the learner
     for _ in range(5): step()
     with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
         for _ in range(a.steps): step()

@@ -30,7 +30,9 @@ def setup(method, batch, shape, device, bf16, compile, channels_last, overrides=
     cfg = check(flat_config(method=method, dataset="synthetic", batch_size=batch, device=str(device), amp=bf16,
                        compile=compile, channels_last=channels_last, **(overrides or {})), data=False)
     m = get_method(method); torch.manual_seed(0)
-    models = m.build(cfg, shape).to(device); opts = m.optimizers(models, cfg)
+    models = m.build(cfg, shape).to(device)
+    if channels_last: models = models.to(memory_format=torch.channels_last)   # as the learner does
+    opts = m.optimizers(models, cfg)
     if compile: models = torch.nn.ModuleDict({k: torch.compile(v) for k, v in models.items()})
     x = torch.rand(batch, *shape, device=device) * 2 - 1
     if channels_last: x = x.contiguous(memory_format=torch.channels_last)
@@ -78,7 +80,8 @@ def main(argv=None):
     p.add_argument("--channels", type=int, default=None, help="image channels (default: 1 at 28x28, else 3)")
     p.add_argument("--precisions", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
     p.add_argument("--compile", action="store_true", help="torch.compile every network")
-    p.add_argument("--channels-last", action="store_true")
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
+                   help="channels_last memory format of images and conv weights (the learner's default)")
     p.add_argument("--steps", type=int, default=3, help="steps per timing")
     p.add_argument("--reps", type=int, default=5, help="round-robin rounds (the median is reported)")
     p.add_argument("--threads", type=int, default=None)

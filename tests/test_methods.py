@@ -163,8 +163,10 @@ def test_cross_view(ds):
     models = m.build(c, SHAPE)
     seen = []
     models["encoder"].register_forward_hook(lambda mod, inp, out: seen.append(inp[0]))
+    heads = []; models["encoder"].head.register_forward_hook(lambda *a: heads.append(1))
     x = ds.images[:8].float() / 127.5 - 1
     torch.manual_seed(0); terms, _ = m.loss(models, x, c)
+    assert len(heads) == 1                                                  # the batch's own code is never read: not computed
     same = lambda a, b: torch.allclose(a, b, atol=1e-6)                    # x + 1 - 1 rounds
     assert len(seen) == 2 and torch.equal(seen[0], x) and any(not same(b, a) for a, b in zip(x, seen[1]))
     assert all(same(b, a) or same(b, a.flip(-1)) for a, b in zip(x, seen[1]))   # one flip draw per image

@@ -360,3 +360,21 @@ def test_local_critic_bench_times_one_function_in_two_forms(tmp_path):
     df = b.main(["--reps", "1", "--steps", "1", "--folder", str(tmp_path)])
     assert set(df.form) == {"1x1 conv", "linear"} and (tmp_path / "bench_local_critic.csv").exists()
     assert (df[df.form == "1x1 conv"].speedup_over_conv == 1.0).all()
+
+
+@pytest.mark.parametrize("arch", ["dim", "wdim"])
+def test_partial_taps_skip_the_layers_no_tap_needs(arch):
+    torch.manual_seed(0)
+    enc = encoder(arch, (1, 16, 16)).eval()
+    ran = []
+    for name in ("local", "rest", "fc", "head"): getattr(enc, name).register_forward_hook(lambda m, i, o, n=name: ran.append(n))
+    x = torch.randn(2, 1, 16, 16)
+    full = enc(x); assert ran == ["local", "rest", "fc", "head"]
+    expect = {("local",): ["local"], ("conv",): ["local", "rest"],
+              ("y",): ["local", "rest", "fc", "head"] if arch == "dim" else ["local", "rest", "head"],   # wdim: y reads the flat map
+              ("fc",): ["local", "rest", "fc"]}
+    for taps, layers in expect.items():
+        ran.clear(); out = enc(x, taps=taps)
+        assert ran == layers, (taps, ran)
+        for k, v in out.items(): assert torch.equal(v, full[k])
+    with pytest.raises(ValueError, match="unknown taps"): enc(x, taps=("logits",))

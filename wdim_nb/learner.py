@@ -63,7 +63,7 @@ class Config:
     ckpt_minutes: float | None = 10.0    # also checkpoint when this many minutes passed since the last one (None: off)
     log_every: int = 1               # steps between metric rows
     amp: bool = True                 # bf16 autocast of the networks where it is fast (AMX/AVX512-BF16 CPU, CUDA)
-    channels_last: bool = False      # channels_last memory format (CUDA only)
+    channels_last: bool = True       # channels_last memory format of images and conv weights (bench/train_step.py)
     compile: bool = False            # torch.compile each network (CUDA only)
     eval_train: int | None = 10_000  # labelled training images for the probes after training (None: all)
     eval_test: int | None = None     # test images for the probes (None: all)
@@ -210,7 +210,7 @@ def _dist_init(device):
     return dist.get_rank(), world
 
 def _wrap(models: nn.ModuleDict, cfg, device, world) -> nn.ModuleDict:
-    "channels_last / torch.compile on CUDA when asked; DDP around every network with parameters when world > 1."
+    "torch.compile on CUDA when asked; DDP around every network with parameters when world > 1."
     for k in list(models):
         m = models[k]
         if world > 1 and any(p.requires_grad for p in m.parameters()):
@@ -535,7 +535,7 @@ def _build(cfg, shape, ck, device, world, log):
     seed_everything(cfg.seed)   # method, networks, optimisers: identical on every rank (same seed), then DDP keeps them so
     method = get_method(cfg.method)
     models = method.build(cfg, shape).to(device)
-    if cfg.channels_last and device.type == "cuda": models = models.to(memory_format=torch.channels_last)
+    if cfg.channels_last: models = models.to(memory_format=torch.channels_last)
     opts = method.optimizers(models, cfg)
     pos = dict(step=0, epoch=0, batch=0)
     if ck is not None:
@@ -585,7 +585,7 @@ def _train(cfg, ds, total, ck, run_dir, device, rank, world, progress) -> dict:
         for b, (x, y) in enumerate(D.batches(ds, cfg.batch_size, seed=cfg.seed, epoch=epoch, start=start, augment=cfg.augment), start):
             if step >= total: break
             if world > 1: x, y = x.chunk(world)[rank], y.chunk(world)[rank]
-            if cfg.channels_last and device.type == "cuda": x = x.contiguous(memory_format=torch.channels_last)
+            if cfg.channels_last and x.dim() == 4: x = x.contiguous(memory_format=torch.channels_last)
             if cfg.lr_schedule != "constant": _set_lr(opts, _lr_factor(cfg, step, total))
             terms, diag, loss, gnorm, vals, bad, why = _step(method, models, opts, x, y, cfg, amp, world)
             if bad is not None and cfg.nonfinite == "stop":

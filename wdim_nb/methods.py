@@ -237,6 +237,12 @@ class DIM(Method):
             m["coord_rel"] = M.CoordinatePredictor(s["local"], cfg.y_dim, relative=True)
         return m
 
+    @staticmethod
+    def _taps(models, cfg) -> tuple:
+        "The encoder taps the critics read from the image's own maps."
+        critics = [unwrap(models[k]).tap for k in ("global_critic", "local_critic") if k in models]
+        return tuple(sorted(set(critics) | ({"local"} if cfg.options["coord_weight"] else set())))
+
     def _needs_disc(self, cfg) -> bool:
         return self.prior == "adversarial" or (self.prior == "sinkhorn" and cfg.options.get("prior_critic") == "paper")
 
@@ -262,7 +268,8 @@ class DIM(Method):
 
     def loss(self, models, x, cfg):
         enc, o = models["encoder"], cfg.options
-        out = enc(x)
+        own_y = o["symmetric"] or not (o["cross_view"] or o["occlude"])   # is the code of x itself read?
+        out = enc(x, taps=self._taps(models, cfg) + (("y",) if own_y else ()))   # no unread layer runs
         xy = second_view(x, cfg.augment) if o["cross_view"] else x   # the image the code y is computed from
         if o["occlude"]: y = self._occluded_code(enc, xy)
         elif o["cross_view"]: out2 = enc(xy); y = out2["y"]

@@ -50,13 +50,17 @@ class Encoder(nn.Module):
         fc = _out_shape(fc, (math.prod(last),) if y_from == "fc" else last)
         self.tap_shapes = dict(local=conv, conv=last, fc=fc, y=(head.out_features,))  # per-sample shapes
 
-    def forward(self, x):  # x: [B, C, H, W] in [-1, 1]
-        conv = self.local(x)             # [B, C_l, M, M]  local feature map
-        last = self.rest(conv)           # [B, C_g, m, m]  last conv layer
+    def forward(self, x, taps=None):  # x: [B, C, H, W] in [-1, 1]; taps: those wanted (None: all); layers none needs are skipped
+        want = set(self.taps if taps is None else taps)
+        if want - set(self.taps): raise ValueError(f"unknown taps {sorted(want - set(self.taps))}; valid: {', '.join(self.taps)}")
+        out = dict(local=self.local(x))                       # [B, C_l, M, M]  local feature map
+        if want <= {"local"}: return out
+        out["conv"] = last = self.rest(out["local"])          # [B, C_g, m, m]  last conv layer
+        if not want & {"fc", "y"}: return out
         flat = last.flatten(1)
-        fc = self.fc(flat if self.y_from == "fc" else last)          # [B, F]
-        y = self.head(fc if self.y_from == "fc" else flat)           # [B, y_dim]
-        return dict(local=conv, conv=last, fc=fc, y=y)
+        if "fc" in want or self.y_from == "fc": out["fc"] = self.fc(flat if self.y_from == "fc" else last)   # [B, F]
+        if "y" in want: out["y"] = self.head(out["fc"] if self.y_from == "fc" else flat)                   # [B, y_dim]
+        return out
 
     def extra_repr(self): return f"arch={self.arch!r}, image_shape={self.image_shape}, tap_shapes={self.tap_shapes}"
 
