@@ -147,21 +147,23 @@ def test_bad_parameters_fail_before_work(tmp_path, monkeypatch):
         check(Config(dataset="cifar10", data_dir=str(tmp_path / "nodata")))
 
 
-def _ddp_worker(rank, world, port, out):
+def _ddp_worker(rank, world, port, out, kw):
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
                       MASTER_PORT=str(port))
     torch.set_num_threads(1)
     d = get_dataset("synthetic", n=32, shape=SHAPE)
-    r = fit(tiny(method="dim_lg", batch_size=16, max_steps=3, out_dir=out, name="ddp"), d, progress=False)
+    r = fit(tiny(batch_size=16, max_steps=3, out_dir=out, name="ddp", **kw), d, progress=False)
     flat = torch.cat([p.detach().flatten() for p in r["models"].parameters()])
     torch.save(dict(params=flat, world=r["world"], steps=r["steps"]), f"{out}/rank{rank}.pt")
     torch.distributed.destroy_process_group()
 
 
-def test_ddp_two_gloo_processes(tmp_path):
+@pytest.mark.parametrize("kw", [dict(method="dim_lg"),                                  # one view
+                                dict(method="wdim", global_negatives=7, epochs=None)])  # make run's: two encoder passes a step
+def test_ddp_two_gloo_processes(tmp_path, kw):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
-    mp.spawn(_ddp_worker, args=(2, port, str(tmp_path)), nprocs=2, join=True)
+    mp.spawn(_ddp_worker, args=(2, port, str(tmp_path), kw), nprocs=2, join=True)
     r0, r1 = torch.load(tmp_path / "rank0.pt"), torch.load(tmp_path / "rank1.pt")
     assert r0["world"] == r1["world"] == 2 and r0["steps"] == r1["steps"] == 3
     assert torch.equal(r0["params"], r1["params"]) and torch.isfinite(r0["params"]).all()   # DDP kept them in sync
