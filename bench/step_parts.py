@@ -10,15 +10,16 @@ the step's speed however cheap the rest becomes.
 
     python bench/step_parts.py       # writes figures/bench_step_parts.csv (+ .json)
 """
-import argparse, statistics, sys, time
+import statistics, sys, time
 from pathlib import Path
 
 import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from step_profile import step_cli                                  # noqa: E402
 from train_step import setup                                       # noqa: E402
-from wdim_nb.core import autocast, fast_bf16, get_device, save_table   # noqa: E402
+from wdim_nb.core import autocast, save_table                      # noqa: E402
 from wdim_nb.learner import _grad_norm, check, flat_config          # noqa: E402
 from wdim_nb.methods import DIM, _mi_terms, fp32, get_method, sample_prior, second_view   # noqa: E402
 from wdim_nb.models import squash                                   # noqa: E402
@@ -68,20 +69,8 @@ def parts(method, batch, shape, device, bf16, channels_last=True):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--method", default="wdim")
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--image-size", type=int, default=28)
-    p.add_argument("--steps", type=int, default=3, help="calls per timing")
-    p.add_argument("--reps", type=int, default=5, help="round-robin rounds (the median is reported)")
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--fp32", action="store_true", help="float32 even where bf16 is fast")
-    p.add_argument("--folder", default=None, help="figures folder (default: figures/)")
-    a = p.parse_args(argv)
-    if a.threads: torch.set_num_threads(a.threads)
-    device = get_device("auto")
-    bf16 = not a.fp32 and fast_bf16(device)
-    shape = (1 if a.image_size == 28 else 3, a.image_size, a.image_size)
+    a, device, bf16, shape = step_cli(__doc__, argv, steps=3, steps_help="calls per timing", more=[
+        ("--reps", dict(type=int, default=5, help="round-robin rounds (the median is reported)"))])
     runs = parts(a.method, a.batch_size, shape, device, bf16)
     runs["whole step"] = setup(a.method, a.batch_size, shape, device, bf16, False, True)[0]
     for f in runs.values(): f(); f()                                    # warm-up

@@ -33,20 +33,25 @@ KINDS = {   # operator -> kind; anything else is "other"
 KIND = {op: k for k, ops in KINDS.items() for op in ops}
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def step_cli(doc, argv, *, steps: int, steps_help: str, more=()):
+    "The arguments the step benches share (which step, how many, where to write), parsed: (args, device, bf16, shape)."
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
     p.add_argument("--method", default="wdim")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--image-size", type=int, default=28)
-    p.add_argument("--steps", type=int, default=10, help="profiled steps (after 5 warm-up steps)")
+    p.add_argument("--steps", type=int, default=steps, help=steps_help)
+    for name, kw in more: p.add_argument(name, **kw)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--fp32", action="store_true", help="float32 even where bf16 is fast")
     p.add_argument("--folder", default=None, help="figures folder (default: figures/)")
     a = p.parse_args(argv)
     if a.threads: torch.set_num_threads(a.threads)
     device = get_device("auto")
-    bf16 = not a.fp32 and fast_bf16(device)
-    shape = (1 if a.image_size == 28 else 3, a.image_size, a.image_size)
+    return a, device, not a.fp32 and fast_bf16(device), (1 if a.image_size == 28 else 3, a.image_size, a.image_size)
+
+
+def main(argv=None):
+    a, device, bf16, shape = step_cli(__doc__, argv, steps=10, steps_help="profiled steps (after 5 warm-up steps)")
     step, _ = setup(a.method, a.batch_size, shape, device, bf16, False, True)   # channels_last, as the learner
     for _ in range(5): step()
     with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
