@@ -94,6 +94,23 @@ def test_cosine_schedule_sets_every_optimiser_and_resumes_exactly(tmp_path, ds, 
     assert rows(tmp_path / "c" / "metrics.csv")[1:] != rows(tmp_path / "a" / "metrics.csv")[1:]          # the schedule acts
 
 
+def test_cosine_run_continues_only_to_its_own_length(tmp_path, ds):
+    "A cosine rate decays over the run's steps: continuing a run to another length would be neither run; refused."
+    run = lambda n, fresh=False: fit(tiny(max_steps=n, lr_schedule="cosine", out_dir=str(tmp_path), name="a"), ds,
+                                     progress=False, fresh=fresh)
+    run(4)
+    for n in (5, 8):                                                # longer than the 4 it decayed over (shorter: "past this run")
+        with pytest.raises(L.RunMismatchError, match="cosine learning rate decaying over 4 steps; this run has"):
+            run(n)
+    ck = tmp_path / "a" / "checkpoint.pt"; c = torch.load(ck, weights_only=True)
+    del c["pos"]["total"]; torch.save(c, ck)                        # a checkpoint written before the length was kept
+    with pytest.raises(L.RunMismatchError, match="over 4 steps"): run(6)
+    assert run(4)["steps"] == 4                                     # its own length: nothing to do, and no refusal
+    assert run(6, fresh=True)["steps"] == 6                         # or start over
+    fit(tiny(max_steps=4, out_dir=str(tmp_path), name="b"), ds, progress=False)
+    assert fit(tiny(max_steps=6, out_dir=str(tmp_path), name="b"), ds, progress=False)["steps"] == 6   # constant: continues
+
+
 def test_runs_saved_before_lr_schedule_existed_count_as_constant():
     c = check(tiny(), data=False)
     old = {k: v for k, v in L.asdict(c).items() if k != "lr_schedule"}   # a config.json written before the field

@@ -500,11 +500,14 @@ def _training_data(cfg, dataset, world) -> tuple[D.ImageDataset, int]:
         raise ValueError(f"batch_size={cfg.batch_size} exceeds the {len(ds)} training images of {cfg.dataset!r}"
                          f"{f' (subsample={cfg.subsample})' if cfg.subsample else ''}: lower batch_size or use more images")
     if cfg.batch_size % world: raise ValueError(f"batch_size={cfg.batch_size} must be divisible by the {world} processes")
-    per_epoch = D.num_batches(ds, cfg.batch_size)
-    return ds, per_epoch * cfg.epochs if cfg.max_steps is None else min(cfg.max_steps, per_epoch * cfg.epochs)
+    return ds, _steps(cfg.epochs, cfg.max_steps, D.num_batches(ds, cfg.batch_size))
+
+def _steps(epochs, max_steps, per_epoch) -> int:
+    "Steps of a run of `epochs` epochs of `per_epoch` batches, stopped at `max_steps` when given."
+    return per_epoch * epochs if max_steps is None else min(max_steps, per_epoch * epochs)
 
 # %% ../nbs/07_learner.ipynb #efc587fa
-def _resume_point(cfg, run_dir: Path, total: int, fresh: bool) -> dict | None:
+def _resume_point(cfg, run_dir: Path, total: int, fresh: bool, per_epoch: int) -> dict | None:
     "The checkpoint this run continues from (None: step 0); RunMismatchError when the folder holds another run."
     if fresh: return None
     ckpt, cj = run_dir / "checkpoint.pt", run_dir / "config.json"
@@ -523,6 +526,14 @@ def _resume_point(cfg, run_dir: Path, total: int, fresh: bool) -> dict | None:
         raise RunMismatchError(f"{ckpt} is at step {ck['pos']['step']}, past this run's {total} steps (epochs={cfg.epochs}, "
                                f"max_steps={cfg.max_steps}): raise max_steps or epochs to continue it, or start over "
                                f"with fresh=True or another name")
+    if ck is not None and cfg.lr_schedule == "cosine":   # the decay's length is part of the result
+        s = ck["config"]
+        was = ck["pos"].get("total") or _steps(s["epochs"], s.get("max_steps"), per_epoch)   # older checkpoints: from their config
+        if was != total:
+            raise RunMismatchError(f"{ckpt} was trained with a cosine learning rate decaying over {was} steps; this run has "
+                                   f"{total} (epochs={cfg.epochs}, max_steps={cfg.max_steps}), and continuing it would give "
+                                   f"neither run. Keep epochs and max_steps as they were, or start over with fresh=True "
+                                   f"or another name")
     return ck
 
 def _write_json(path: Path, obj) -> None:
@@ -600,15 +611,16 @@ def _train(cfg, ds, total, ck, run_dir, device, rank, world, progress) -> dict:
                 log.write(_row(pos, time.time() - t0, bad is not None, terms, vals, loss, gnorm, diag))
             due = step % cfg.ckpt_every == 0 or (cfg.ckpt_minutes is not None and time.time() - last_save >= 60 * cfg.ckpt_minutes)
             if rank == 0 and due and step < total:
-                save_checkpoint(ckpt, models, opts, method, pos | dict(seconds=time.time() - t0), cfg); _drop_previous(run_dir)
-                last_save, saved_at = time.time(), step
+                save_checkpoint(ckpt, models, opts, method, pos | dict(seconds=time.time() - t0, total=total), cfg)
+                _drop_previous(run_dir); last_save, saved_at = time.time(), step
             if world > 1 and step % cfg.ckpt_every == 0: dist.barrier()
         if step >= total: break
         pos = dict(step=step, epoch=epoch + 1, batch=0)
     bar.close()
     _skip_report(cfg.name, skipped, step - step0)
     if rank == 0 and (saved_at != step or not ckpt.exists()):
-        save_checkpoint(ckpt, models, opts, method, pos | dict(seconds=time.time() - t0), cfg); _drop_previous(run_dir)
+        save_checkpoint(ckpt, models, opts, method, pos | dict(seconds=time.time() - t0, total=total), cfg)
+        _drop_previous(run_dir)
     return dict(cfg=cfg, method=method, models=models, encoder=unwrap(models["encoder"]), run_dir=run_dir,
                 metrics=log.rows, steps=step, skipped=len(skipped), rank=rank, world=world, seconds=time.time() - t0)
 
@@ -628,7 +640,7 @@ def fit(cfg: Config,                     # the run; validated here before anythi
     if rank == 0: run_dir.mkdir(parents=True, exist_ok=True)
     try:
         with RunLock(run_dir) if rank == 0 else nullcontext():
-            ck = _resume_point(cfg, run_dir, total, fresh or not resume)
+            ck = _resume_point(cfg, run_dir, total, fresh or not resume, D.num_batches(ds, cfg.batch_size))
             if rank == 0:
                 if ck is None: _clear_for_new_run(run_dir)
                 _write_json(run_dir / "config.json", asdict(cfg))
