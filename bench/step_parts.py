@@ -21,7 +21,7 @@ from step_profile import step_cli                                  # noqa: E402
 from train_step import setup                                       # noqa: E402
 from wdim_nb.core import autocast, save_table                      # noqa: E402
 from wdim_nb.learner import _grad_norm, check, flat_config          # noqa: E402
-from wdim_nb.methods import DIM, _mi_terms, fp32, get_method, sample_prior, second_view   # noqa: E402
+from wdim_nb.methods import DIM, _mi_terms, get_method, second_view   # noqa: E402
 from wdim_nb.models import squash                                   # noqa: E402
 
 
@@ -46,21 +46,19 @@ def parts(method, batch, shape, device, bf16, channels_last=True):
         with amp: out = enc(inp, taps=taps)
         backward(sum(v.float().sum() for v in out.values()))
     def critic(kind):
-        net = models[f"{kind}_critic"]; k = o["global_negatives"] if kind == "global" else o["local_negatives"]
-        neg = {} if k is None or (kind == "global" and k >= batch - 1) else {"negatives": k}
+        net, neg = models[f"{kind}_critic"], m._negatives(kind, o, batch)   # the method's own choice of negatives
         def run():
             with amp: val, _ = _mi_terms(kind, net(leaf(maps[net.tap]), leaf(y), **neg), cfg)
             backward(val)
         return run
-    def prior():
-        from wdim_nb.sinkhorn import sinkhorn
-        yp = squash(leaf(y)).float()
-        with fp32(yp): backward(sinkhorn(sample_prior(o["prior"], yp), yp, o["sinkhorn_eps"], debias=True))
+    def prior():                                                        # the method's own Sinkhorn term
+        yp = squash(leaf(y)) if o["prior"] == "uniform" else leaf(y)   # as the loss hands it the codes
+        terms = {}; m._sinkhorn(models, yp, cfg, terms, {}); backward(terms["prior"])
     out = {"encoder, the batch (the critics' taps)": lambda: encode(x, taps)}
     if o["cross_view"]: out["encoder, the second view (the code y)"] = lambda: encode(x2)
     for kind in ("local", "global"):
         if f"{kind}_critic" in models: out[f"{kind} critic and its bound"] = critic(kind)
-    if m.prior == "sinkhorn" and o.get("prior_critic") == "direct": out["prior term (Sinkhorn)"] = prior
+    if m.prior == "sinkhorn": out["prior term (Sinkhorn)"] = prior
     grads = [(q, torch.randn_like(q)) for q in models.parameters()]   # every parameter receives a gradient, as in the step
     def give(): [setattr(q, "grad", g) for q, g in grads]
     out["gradient norms"] = lambda: (give(), [_grad_norm(v) for v in models.values()])

@@ -30,5 +30,5 @@ def test_parts_do_the_steps_arithmetic(tmp_path):
     df = b.main(["--batch-size", "8", "--steps", "1", "--reps", "1", "--fp32", "--folder", str(tmp_path)])
     assert list(df.part) == [*parts, "whole step"] and (df.ms > 0).all()
     assert (tmp_path / "bench_step_parts.csv").exists() and (tmp_path / "bench_step_parts.json").exists()
-    one = b.parts("wdim", 8, shape, dev, False) and b.parts("dim_l", 8, shape, dev, False)   # one view, no Sinkhorn
+    one = b.parts("dim_l", 8, shape, dev, False)                    # one view, an adversarial prior: no Sinkhorn
     assert "encoder, the second view (the code y)" not in one and "prior term (Sinkhorn)" not in one

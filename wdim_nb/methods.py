@@ -243,6 +243,12 @@ class DIM(Method):
         critics = [unwrap(models[k]).tap for k in ("global_critic", "local_critic") if k in models]
         return tuple(sorted(set(critics) | ({"local"} if cfg.options["coord_weight"] else set())))
 
+    @staticmethod
+    def _negatives(kind, o, B) -> dict:
+        "The `negatives` argument of the `kind` critic: none for its default (global: K >= B - 1 is every other code)."
+        k = o[f"{kind}_negatives"]
+        return {} if k is None or (kind == "global" and k >= B - 1) else {"negatives": k}
+
     def _needs_disc(self, cfg) -> bool:
         return self.prior == "adversarial" or (self.prior == "sinkhorn" and cfg.options.get("prior_critic") == "paper")
 
@@ -279,15 +285,11 @@ class DIM(Method):
         if o["coord_weight"]:
             c = out["local"]
             terms["coord"] = o["coord_weight"] * (models["coord_abs"].loss(c, y) + models["coord_rel"].loss(c, y)).float()
-        if self.has_global:
-            k, g = o["global_negatives"], models["global_critic"]
-            neg = {} if k is None or k >= len(y) - 1 else {"negatives": k}   # K >= B - 1: every other code of the batch
-            val, d = _mi_mean("global", g, pairs, cfg, self.bound_state["global"], **neg)
-            terms["global"] = -cfg.alpha * val; diag |= d
-        if self.has_local:
-            l, neg = models["local_critic"], {} if o["local_negatives"] is None else {"negatives": o["local_negatives"]}
-            val, d = _mi_mean("local", l, pairs, cfg, self.bound_state["local"], **neg)
-            terms["local"] = -cfg.beta * val; diag |= d
+        for kind, w in (("global", cfg.alpha), ("local", cfg.beta)):
+            if not getattr(self, f"has_{kind}"): continue
+            net, state = models[f"{kind}_critic"], self.bound_state[kind]
+            val, d = _mi_mean(kind, net, pairs, cfg, state, **self._negatives(kind, o, len(y)))
+            terms[kind] = -w * val; diag |= d
         diag["y_erank"] = effective_rank(y)                   # a collapsing code shows here first
         yp = M.squash(y) if o["prior"] == "uniform" else y   # codes live in the prior's support [0, 1]^d
         if self.prior == "adversarial": self._adversarial(models, yp, cfg, terms, diag)

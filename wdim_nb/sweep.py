@@ -281,9 +281,9 @@ def _machine(h: dict) -> str: return f"{h['cpu']} ({h['cores']} CPU cores), GPU:
 def _run_provenance(grid: dict, table: str, out_dir, records=None) -> tuple[list[str], list[str]]:
     """The commits ('+changes': uncommitted code) and machines the table's finished runs were evaluated at, from their
     eval.json (not those of the machine writing the table)."""
-    commits, machines = set(), set()
+    commits, machines, out_dir = set(), set(), _at_root(out_dir)
     for *_, run in runs_of(grid, tables=[table]):
-        rec = _record(run, _at_root(out_dir), records)
+        rec = _record(run, out_dir, records)
         if rec is None: continue
         p = rec["eval"].get("provenance") or {}
         commits.add(f"{p['commit']}{'+changes' if p.get('dirty') else ''}" if p.get("commit") else "unrecorded")
