@@ -41,3 +41,19 @@ def test_probe_labels_reads_runs_at_each_label_count(tmp_path, monkeypatch):
     assert set(df.encoder) == {"trained", "untrained", "raw pixels"} and df.mlp.between(0, 1).all()
     assert set(df[df.encoder == "trained"].tap) == {"conv", "fc", "y"}
     with pytest.raises(SystemExit, match="no checkpoint"): p.main([str(tmp_path / "missing")])
+
+
+def test_supervised_ceiling_trains_and_probes(tmp_path, monkeypatch):
+    "scripts/supervised_ceiling.py: the quick encoder trained by labels (its loss falls), then MLP-probed per tap; bad input refused."
+    monkeypatch.setenv("IN_TEST", "1")            # figures go to a scratch folder
+    spec = importlib.util.spec_from_file_location("sup", Path(__file__).resolve().parents[1] / "scripts" / "supervised_ceiling.py")
+    s = importlib.util.module_from_spec(spec); spec.loader.exec_module(s)
+    from wdim_nb.data import get_dataset
+    from wdim_nb.learner import Config, resolved
+    cfg = resolved(Config(method="wdim", dataset="synthetic", batch_size=32))
+    enc, seconds, losses = s.train(cfg, get_dataset("synthetic", "train"), 4)
+    assert seconds > 0 and not enc.training and losses[-1] < 0.5 * losses[0]   # the labels are learnt
+    df = s.main(["--dataset", "synthetic", "--batch-size", "32", "--labels", "64", "all", "--epochs", "1", "1"])
+    assert list(df.trained_on.unique()) == [64, 512] and set(df.tap) == {"conv", "fc", "y"} and df.mlp.between(0, 1).all()
+    with pytest.raises(SystemExit, match="one --epochs per --labels"): s.main(["--labels", "10", "all", "--epochs", "1"])
+    with pytest.raises(SystemExit, match="make no batch"): s.main(["--dataset", "synthetic", "--labels", "8", "--epochs", "1"])
