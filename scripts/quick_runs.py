@@ -26,6 +26,7 @@ def row(run: Path) -> dict:
                 global_negatives=_negatives(cfg), lr_schedule=cfg.get("lr_schedule", UNRECORDED["lr_schedule"]),
                 cross_view=cfg["options"].get("cross_view", False),   # a run from before the option: one view
                 symmetric=cfg["options"].get("symmetric", False),     # likewise: one direction
+                critic_hidden=cfg["options"].get("critic_hidden"),
                 augment=cfg.get("augment"),
                 seed=cfg["seed"], steps=t["steps"],
                 train_seconds=round(t["train_seconds"], 1), images_per_s=round(t["steps"] * cfg["batch_size"] / t["train_seconds"]),

@@ -3,10 +3,11 @@ cross-entropy, then probed exactly as `make run` probes a trained encoder (MLP p
 
     python scripts/supervised_ceiling.py [--labels 10000 all] [--epochs 30 5]
 
-A supervised network trained on the probe's own 10,000 labelled images is what those labels can give the last conv
-layer when they shape it; one trained on all 60,000 is a ceiling for any training of this architecture under a
-10,000-label probe. Both use the quick preset's architecture, augmentation (the second view's), batch size, Adam,
-learning rate and cosine schedule. Writes figures/train_supervised_ceiling.{csv,json} with every setting.
+A supervised network trained on the probe's own 10,000 labelled images shows what those labels give the last conv
+layer when they shape it; one trained on all 60,000, what six times as many labels give it, under the same
+10,000-label probe: a reference for any self-supervised training of this architecture. Both use the quick preset's
+architecture, augmentation, batch size, Adam learning rate and a cosine schedule. Writes
+figures/train_supervised_ceiling.{csv,json} with every setting.
 """
 import argparse, math, time
 
@@ -64,13 +65,15 @@ def main(argv=None):
         enc, seconds, losses = train(cfg, labelled, epochs)
         ev = evaluate(enc, train_set, test, n_train=probe_n, n_test=None, probes=("mlp",), ndm_steps=0, mine_steps=0,
                       seed=cfg.seed, num_threads=torch.get_num_threads(), progress=False)
-        rows += [dict(trained_on=len(labelled), epochs=epochs, train_seconds=round(seconds, 1), last_loss=round(losses[-1], 4), probe_n_train=ev["config"]["n_train"],
-                      n_test=ev["config"]["n_test"], tap=t, mlp=v["mlp"]) for t, v in ev["probe"].items()]
+        rows += [dict(trained_on=len(labelled), epochs=epochs, train_seconds=round(seconds, 1), last_loss=round(losses[-1], 4),
+                      probe_n_train=ev["config"]["n_train"], n_test=ev["config"]["n_test"], tap=t, mlp=v["mlp"])
+                 for t, v in ev["probe"].items()]
         print(pd.DataFrame(rows).to_string(index=False), flush=True)
     df = pd.DataFrame(rows)
-    save_table(df, a.name, dict(method=cfg.method, dataset=cfg.dataset, arch=cfg.arch, batch_size=cfg.batch_size, lr=cfg.lr, lr_schedule="cosine",
-                                augment=cfg.augment, labels=a.labels, epochs=a.epochs, seed=a.seed, threads=torch.get_num_threads(),
-                                probe="mlp (evaluate's defaults)", loss="cross-entropy of a linear classifier on y"))
+    save_table(df, a.name, dict(method=cfg.method, dataset=cfg.dataset, arch=cfg.arch, batch_size=cfg.batch_size, lr=cfg.lr,
+                                lr_schedule="cosine", augment=cfg.augment, labels=a.labels, epochs=a.epochs, seed=a.seed,
+                                threads=torch.get_num_threads(), probe="mlp (evaluate's defaults)",
+                                loss="cross-entropy of a linear classifier on y"))
     return df
 
 

@@ -11,7 +11,7 @@ def test_quick_runs_table_reads_run_folders(tmp_path):
     q = importlib.util.module_from_spec(spec); spec.loader.exec_module(q)
     probe = lambda v: {"mlp": v, "linear": v - 0.01}
     for name, k, lr, xv in (("a", None, {}, {}), ("b", 15, dict(lr_schedule="cosine", augment="resized_crop_flip"), dict(cross_view=True)),
-                               ("c", 127, {}, dict(cross_view=True, symmetric=True))):
+                               ("c", 127, {}, dict(cross_view=True, symmetric=True, critic_hidden=128))):
         (tmp_path / name).mkdir()
         (tmp_path / name / "config.json").write_text(json.dumps(dict(method="wdim", epochs=7, batch_size=128, seed=1,
                                                                    options=dict(global_negatives=k, **xv), **lr)))
@@ -25,6 +25,7 @@ def test_quick_runs_table_reads_run_folders(tmp_path):
     assert [r["cross_view"] for r in rows] == [False, True, True]                 # a run from before the option: one view
     assert [r["symmetric"] for r in rows] == [False, False, True]                 # likewise one direction
     assert [r["augment"] for r in rows] == [None, "resized_crop_flip", None]      # as the run recorded it
+    assert [r["critic_hidden"] for r in rows] == [None, None, 128]
     assert rows[0]["images_per_s"] == 1280 and rows[0]["cpu"] == "some CPU" and rows[0]["y_mlp"] == 0.8 and rows[0]["raw_mlp"] == 0.84
     with pytest.raises(SystemExit, match="no eval.json"): q.main([str(tmp_path / "missing")])
 
