@@ -7,7 +7,7 @@ from wdim_nb.sweep import GRIDS, Run, aggregate, runs_of, write_tables
 
 TINY = dict(preset="quick", dataset="synthetic", seeds=(0, 1), shared=dict(max_steps=2, batch_size=16),
             eval=dict(eval_train=64, eval_test=32, eval_options=dict(taps=["y"], probes=["mlp"], mlp_epochs=1,
-                                                                     ndm_steps=0, mine_steps=0, raw=False)),
+                                                                     ndm_steps=0, mine_steps=0, raw=False), eval_all_labels=[]),
             tables={"t": [("DIM(L)", "dim_l", dict(critic_hidden=16))]})
 
 

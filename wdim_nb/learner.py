@@ -68,6 +68,8 @@ class Config:
     eval_train: int | None = 10_000  # labelled training images for the probes after training (None: all)
     eval_test: int | None = None     # test images for the probes (None: all)
     eval_options: dict = field(default_factory=dict)    # more keyword arguments of `wdim_nb.evaluate.evaluate`
+    eval_all_labels: list = field(default_factory=lambda: ["conv"])   # taps whose MLP probe is fit once more on every
+                                     # labelled training image (DIM's and WDIM's protocol) when eval_train is a subset; []: none
 
 # %% ../nbs/07_learner.ipynb #1c4cb7fc
 def _type_problems(cfg) -> list[str]:
@@ -123,14 +125,18 @@ def _name_problem(name) -> str | None:
     return None
 
 def _eval_problem(cfg) -> str | None:
-    "Unknown `eval_options` keys or probes: the evaluation after training is part of the run, so it is checked first."
+    "Unknown `eval_options` keys or probes, or `eval_all_labels` taps not evaluated: the evaluation is part of the run, checked first."
     from wdim_nb.evaluate import evaluate   # read for its signature only: the layer above the learner, imported late
     own = ("encoder", "train", "test", "random_encoder", "n_train", "n_test", "seed", "augment", "progress")
     free = [k for k in inspect.signature(evaluate).parameters if k not in own]
     bad = sorted(set(cfg.eval_options) - set(free))
     if bad: return f"eval_options has unknown key(s) {bad}; valid: {', '.join(free)}"
     bad = sorted(set(cfg.eval_options.get("probes", ())) - {"mlp", "linear", "svm"})
-    return f"eval_options probes {bad} are unknown; valid: mlp, linear, svm" if bad else None
+    if bad: return f"eval_options probes {bad} are unknown; valid: mlp, linear, svm"
+    taps = list(cfg.eval_options.get("taps", inspect.signature(evaluate).parameters["taps"].default))
+    bad = [t for t in cfg.eval_all_labels if t not in taps]
+    return (f"eval_all_labels {bad} are not among the evaluated taps {taps}: name taps from that list, or pass "
+            f"eval_all_labels=[] to skip the all-label probe") if bad else None
 
 def _bound_problem(cfg) -> str | None:
     "Try the bound once with `cfg.bound_options` on a fixed 4x4 score matrix: unknown keys or bad values fail now."
@@ -221,7 +227,8 @@ def _wrap(models: nn.ModuleDict, cfg, device, world) -> nn.ModuleDict:
 
 # %% ../nbs/07_learner.ipynb #9addcfa9
 RESULT_FREE = ("device", "data_dir", "out_dir", "name", "ckpt_every", "ckpt_minutes", "log_every", "channels_last",
-               "compile", "epochs", "max_steps", "nonfinite", "preset", "eval_train", "eval_test", "eval_options")   # may differ between a checkpoint and its resume
+               "compile", "epochs", "max_steps", "nonfinite", "preset", "eval_train", "eval_test", "eval_options",
+               "eval_all_labels")   # may differ between a checkpoint and its resume
 RUN_FILES = ("config.json", "metrics.csv", "checkpoint.pt", "eval.json", "loss_curves.png", "probes.png")
 _TMP_FILES = ("config.json.tmp", "metrics.csv.tmp", "checkpoint.pt.tmp")
 LOCK, PREVIOUS = "run.lock", "previous"
