@@ -31,6 +31,7 @@ def row(run: Path) -> dict:
                 seed=cfg["seed"], steps=t["steps"],
                 train_seconds=round(t["train_seconds"], 1), images_per_s=round(t["steps"] * cfg["batch_size"] / t["train_seconds"]),
                 threads=t["threads"], y_mlp=p["y"]["mlp"], fc_mlp=p["fc"]["mlp"], conv_mlp=p["conv"]["mlp"],
+                conv_mlp_all_labels=ev.get("all_labels", {}).get("probe", {}).get("conv", {}).get("mlp"),   # None: not measured
                 kmeans_acc=ev["kmeans_acc"], raw_mlp=base["raw"]["mlp"], random_y_mlp=base["random_encoder"]["probe"]["y"]["mlp"],
                 n_test=ev["config"]["n_test"], cpu=ev["provenance"]["hardware"]["cpu"],
                 commit=ev["provenance"]["commit"], dirty=ev["provenance"]["dirty"])

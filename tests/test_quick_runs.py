@@ -10,6 +10,7 @@ def test_quick_runs_table_reads_run_folders(tmp_path):
     spec = importlib.util.spec_from_file_location("quick_runs", Path(__file__).resolve().parents[1] / "scripts" / "quick_runs.py")
     q = importlib.util.module_from_spec(spec); spec.loader.exec_module(q)
     probe = lambda v: {"mlp": v, "linear": v - 0.01}
+    full = dict(all_labels=dict(n_train=60000, probe=dict(conv=probe(0.91)), random_encoder=dict(conv=probe(0.89))))
     for name, k, lr, xv in (("a", None, {}, {}), ("b", 15, dict(lr_schedule="cosine", augment="resized_crop_flip"), dict(cross_view=True)),
                                ("c", 127, {}, dict(cross_view=True, symmetric=True, critic_hidden=128))):
         (tmp_path / name).mkdir()
@@ -18,7 +19,8 @@ def test_quick_runs_table_reads_run_folders(tmp_path):
         (tmp_path / name / "eval.json").write_text(json.dumps(dict(
             timing=dict(steps=100, train_seconds=10.0, threads=2), probe=dict(y=probe(0.8), fc=probe(0.81), conv=probe(0.82)),
             kmeans_acc=0.5, baselines=dict(raw=probe(0.84), random_encoder=dict(probe=dict(y=probe(0.7)))),
-            config=dict(n_test=10000), provenance=dict(commit="abc", dirty=False, hardware=dict(cpu="some CPU")))))
+            config=dict(n_test=10000), provenance=dict(commit="abc", dirty=False, hardware=dict(cpu="some CPU")),
+            **(full if name == "b" else {}))))
     rows = [q.row(tmp_path / n) for n in "abc"]
     assert [r["global_negatives"] for r in rows] == ["all (B - 1)", 15, "all (B - 1)"]
     assert [r["lr_schedule"] for r in rows] == ["constant", "cosine", "constant"]   # a run from before the field: constant
@@ -26,6 +28,7 @@ def test_quick_runs_table_reads_run_folders(tmp_path):
     assert [r["symmetric"] for r in rows] == [False, False, True]                 # likewise one direction
     assert [r["augment"] for r in rows] == [None, "resized_crop_flip", None]      # as the run recorded it
     assert [r["critic_hidden"] for r in rows] == [None, None, 128]
+    assert [r["conv_mlp_all_labels"] for r in rows] == [None, 0.91, None]         # the all-label probe where the run made it
     assert rows[0]["images_per_s"] == 1280 and rows[0]["cpu"] == "some CPU" and rows[0]["y_mlp"] == 0.8 and rows[0]["raw_mlp"] == 0.84
     with pytest.raises(SystemExit, match="no eval.json"): q.main([str(tmp_path / "missing")])
 
